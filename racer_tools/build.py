@@ -1,0 +1,111 @@
+"""Build a project's image: stage its environment, then `docker build`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+
+import docker.errors
+
+from . import conda, engine
+from .context import write_context
+from .errors import BuildFailed
+from .project import Project
+from .settings import Settings
+
+log = logging.getLogger("racer.build")
+
+STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12})$")
+
+
+def slug(name: str) -> str:
+    text = re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-._")
+    return text or "project"
+
+
+def identity(project: Project, command_name: str, source: str | None = None) -> str:
+    """What makes two deploys 'the same app': where it comes from and its command."""
+    origin = source or str(project.path)
+    return hashlib.sha256(f"{origin}\0{command_name}".encode()).hexdigest()[:10]
+
+
+def image_tag(project: Project, ident: str) -> str:
+    return f"racer/{slug(project.name)}:{ident}"
+
+
+def _stream_build(api, context, tag: str, labels: dict, settings: Settings) -> str:
+    step_images: list[str] = []
+    tail: list[str] = []
+    image_id = None
+    try:
+        for chunk in api.build(fileobj=context, custom_context=True, tag=tag,
+                               rm=True, forcerm=True, decode=True, labels=labels,
+                               network_mode="host", timeout=settings.build_timeout):
+            if "stream" in chunk:
+                for line in chunk["stream"].splitlines():
+                    if line.strip():
+                        log.info("%s", line)
+                        tail = (tail + [line])[-20:]
+                        match = STEP_IMAGE.match(line)
+                        if match:
+                            step_images.append(match.group(1))
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+            if "error" in chunk:
+                raise BuildFailed(
+                    "the image build failed: " + chunk["error"].strip().splitlines()[-1],
+                    step="docker build", log=tail)
+    except (docker.errors.APIError, docker.errors.BuildError) as exc:
+        _remove_step_images(api, step_images)
+        raise BuildFailed(f"the image build failed: {exc.explanation if hasattr(exc, 'explanation') else exc}",
+                          step="docker build", log=tail) from None
+    except BuildFailed:
+        _remove_step_images(api, step_images)
+        raise
+    return image_id or api.inspect_image(tag)["Id"]
+
+
+def _remove_step_images(api, images: list[str]) -> None:
+    # The legacy builder keeps each finished step as an untagged image; after a
+    # failure nothing will ever use them.
+    for image in reversed(images):
+        try:
+            api.remove_image(image, noprune=False)
+        except docker.errors.APIError:
+            pass
+
+
+def build_image(project: Project, command_name: str, environment: str, dockerfile: str,
+                settings: Settings, source: dict | None = None) -> dict:
+    """Stage the environment, build the image, and describe the result."""
+    api = engine.client().api
+    platform = settings.platform or engine.platform()
+    env = project.environments[environment]
+    staged = conda.stage(env, project.condarc, settings, platform)
+
+    ident = identity(project, command_name, (source or {}).get("origin"))
+    tag = image_tag(project, ident)
+    labels = {
+        "racer.managed": "true",
+        "racer.identity": ident,
+        "racer.project-path": str(project.path),
+        "racer.env-key": staged.key,
+        "racer.platform": platform,
+        "racer.packages": json.dumps(
+            [f"{p['name']}={p['version']}={p['build']}" for p in staged.packages]),
+    }
+    for key, value in (source or {}).items():
+        labels[f"racer.source.{key}"] = str(value)
+
+    log.info("building %s", tag)
+    with write_context(dockerfile, staged.prefix, project.path, env.pip) as context:
+        image_id = _stream_build(api, context, tag, labels, settings)
+    return {
+        "id": image_id,
+        "tag": tag,
+        "identity": ident,
+        "platform": platform,
+        "environment": staged.to_json(),
+    }

@@ -1,0 +1,153 @@
+"""What every racer command shares: JSON on stdout, people's words on stderr.
+
+plumbum prints help and usage errors to stdout; in a pipe of JSON commands the
+next stage would read them as input, so this base class sends them to stderr.
+Every error is caught once here: one line on stderr, one JSON document on
+stdout, a non-zero exit code; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import traceback
+
+from plumbum import cli
+from plumbum.cli.switches import SwitchError
+
+from .errors import FAILED, USAGE, BadInput, RacerError, UsageError
+
+log = logging.getLogger("racer")
+
+
+class Output:
+    """The real stdout, kept while plumbum's own printing goes to stderr."""
+
+    stream = None
+
+
+def emit(doc) -> None:
+    stream = Output.stream or sys.stdout
+    stream.write(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    stream.flush()
+
+
+def emit_line(doc) -> None:
+    """One document per line, for streams."""
+    stream = Output.stream or sys.stdout
+    stream.write(json.dumps(doc) + "\n")
+    stream.flush()
+
+
+def read_input() -> dict:
+    """The previous command's document, or a clear error when there is none."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise BadInput("no input: pipe the previous command's JSON into this one")
+    text = sys.stdin.read()
+    if not text.strip():
+        raise BadInput("the previous command produced no output")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        raise BadInput("the input is not a JSON document: did the previous command fail?") \
+            from None
+    if not isinstance(doc, dict):
+        raise BadInput("the input is not a JSON object")
+    if "error" in doc:
+        raise BadInput("the previous command failed: " + str(doc["error"].get("message")),
+                       previous=doc["error"])
+    return doc
+
+
+def setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("racer")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.propagate = False
+
+
+class Command(cli.Application):
+    """Base of racer's commands."""
+
+    verbose = cli.Flag(["-v", "--verbose"], help="Show progress, build output included, on stderr")
+    debug = cli.Flag(["--debug"], help="Show the traceback of an error")
+
+    @classmethod
+    def run(cls, argv=None, *, exit=True):
+        owner = Output.stream is None
+        if owner:
+            Output.stream = sys.stdout
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                return super().run(argv, exit=exit)
+        finally:
+            if owner:
+                Output.stream = None
+
+    def _parse_args(self, argv):
+        # A usage error still owes the pipe its JSON document.
+        try:
+            return super()._parse_args(argv)
+        except SwitchError as exc:
+            emit(UsageError(str(exc)).to_json())
+            raise
+
+    def _validate_args(self, swfuncs, tailargs):
+        try:
+            return super()._validate_args(swfuncs, tailargs)
+        except SwitchError as exc:
+            emit(UsageError(str(exc)).to_json())
+            raise
+
+    def main(self, *args):
+        if self.nested_command:
+            return 0
+        setup_logging(self.verbose or self._parent_verbose())
+        try:
+            result = self.execute(*args)
+        except RacerError as exc:
+            return self.fail(exc)
+        except KeyboardInterrupt:
+            return self.fail(RacerError("interrupted"))
+        except Exception as exc:  # the last line of defence: never a bare traceback
+            return self.fail(RacerError(f"unexpected error: {type(exc).__name__}: {exc}"))
+        if isinstance(result, int):
+            return result
+        if result is not None:
+            emit(result)
+        return 0
+
+    def _parent_verbose(self) -> bool:
+        parent = getattr(self, "parent", None)
+        return bool(parent is not None and getattr(parent, "verbose", False))
+
+    def fail(self, exc: RacerError) -> int:
+        if self.debug:
+            traceback.print_exc()
+        print(f"{self.PROGNAME or 'racer'}: error: {exc.message}", file=sys.stderr)
+        emit(exc.to_json())
+        return exc.exit_code
+
+    def execute(self, *args):
+        raise NotImplementedError
+
+
+class Group(Command):
+    """A command with subcommands only."""
+
+    def main(self, *args):
+        if args:
+            print(f"{self.PROGNAME}: error: unknown command '{args[0]}'", file=sys.stderr)
+            emit(UsageError(f"unknown command '{args[0]}'").to_json())
+            return USAGE
+        if not self.nested_command:
+            self.help()
+            return USAGE
+        return 0
+
+
+__all__ = ["Command", "Group", "emit", "emit_line", "read_input", "FAILED"]

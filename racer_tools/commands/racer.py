@@ -1,0 +1,120 @@
+"""racer: deploy a conda-project, and look at what it made."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from plumbum import cli
+
+from .. import __version__, containers, engine
+from ..cli import Command, Group
+from ..errors import UsageError
+from ..settings import Settings
+from ..steps import build_image, render, run_image, validate
+from ..up import parse_env, parse_ports
+from .options import ProjectOptions, RunOptions
+
+
+class Racer(Group):
+    """Deploy conda-projects to Docker containers.
+
+    Example: racer run --path test-project --ports 8080:8000
+    """
+
+    PROGNAME = "racer"
+    VERSION = __version__
+
+
+@Racer.subcommand("run")
+class Run(ProjectOptions, RunOptions, Command):
+    """Validate, render, build and run a project: the whole pipeline.
+
+    Example: racer run --path test-project --ports 8080:8000
+    """
+
+    def execute(self):
+        # Bad ports or variables should fail before minutes of building.
+        parse_ports(self.port_specs)
+        parse_env(self.env)
+        settings = Settings.load()
+        doc = validate(self.path, self.command, self.environment)
+        doc = build_image(render(doc, settings), settings)
+        doc = run_image(doc, self.port_specs, self.env, self.name, self.wait)
+        container = doc["container"]
+        where = ", ".join(container["urls"]) or "no published ports"
+        print(f"racer: {doc['project']['name']} runs in {container['name']} ({where})",
+              file=sys.stderr)
+        return doc
+
+
+@Racer.subcommand("validate")
+class ValidateCmd(ProjectOptions, Command):
+    """Check a project and list its environments and commands.
+
+    Example: racer validate --path test-project
+    """
+
+    def execute(self):
+        doc = validate(self.path, self.command, self.environment)
+        project = doc["project"]
+        print(f"racer: {project['name']} is valid: environments "
+              f"{', '.join(project['environments'])}; commands "
+              f"{', '.join(project['commands']) or '(none)'}", file=sys.stderr)
+        for warning in doc["warnings"]:
+            print(f"racer: warning: {warning['file']}: {warning['message']}", file=sys.stderr)
+        return {"valid": True, **doc}
+
+
+@Racer.subcommand("dockerfile")
+class Dockerfile(ProjectOptions, Command):
+    """Print the Dockerfile racer would build, or write it with --output.
+
+    Example: racer dockerfile --path test-project --output Dockerfile
+    """
+
+    output = cli.SwitchAttr(["-o", "--output"], str, default=None, help="Write to this file")
+
+    def execute(self):
+        doc = render(validate(self.path, self.command, self.environment), Settings.load())
+        if self.output is None:
+            sys.stdout.flush()
+            from ..cli import Output
+            (Output.stream or sys.stdout).write(doc["dockerfile"])
+            return 0
+        Path(self.output).write_text(doc["dockerfile"])
+        return {"output": str(Path(self.output).resolve())}
+
+
+@Racer.subcommand("status")
+class Status(Command):
+    """Show the engine and racer's containers, or one container.
+
+    Example: racer status --container-id racer-test-project-1a2b3c
+    """
+
+    list_all = cli.Flag(["-l", "--list"], help="List racer's containers")
+    container_id = cli.SwitchAttr(["--container-id"], str, default=None,
+                                  help="Show one container")
+
+    def execute(self):
+        if self.container_id and self.list_all:
+            raise UsageError("use either --list or --container-id")
+        if self.container_id:
+            return containers.status(self.container_id)
+        if self.list_all:
+            return {"containers": containers.list_containers()}
+        listed = containers.list_containers()
+        version = engine.client().version()
+        return {
+            "engine": {"version": version.get("Version"), "api": version.get("ApiVersion"),
+                       "platform": engine.platform()},
+            "containers": {
+                "total": len(listed),
+                "running": sum(1 for c in listed if c["status"] == "running"),
+            },
+        }
+
+
+def main():
+    Racer.run()

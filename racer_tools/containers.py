@@ -1,0 +1,129 @@
+"""racer's containers on the engine: list, inspect, logs, stop, remove, clean up.
+
+Only containers carrying racer's label are ever touched; any other id is
+treated as unknown.
+"""
+
+from __future__ import annotations
+
+import docker.errors
+
+from . import engine
+from .errors import NotFound, RacerError
+from .engine import MANAGED, MANAGED_FILTER
+
+
+def _published(container) -> dict[str, list[str]]:
+    ports = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
+    published = {}
+    for port, bindings in sorted(ports.items()):
+        if bindings:
+            published[port] = sorted({f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}"
+                                      for b in bindings})
+    return published
+
+
+def describe(container) -> dict:
+    labels = container.labels or {}
+    state = container.attrs.get("State", {})
+    return {
+        "id": container.id,
+        "short_id": container.short_id,
+        "name": container.name,
+        "image": (container.attrs.get("Config") or {}).get("Image"),
+        "status": container.status,
+        "exit_code": state.get("ExitCode") if container.status == "exited" else None,
+        "started_at": state.get("StartedAt"),
+        "project": labels.get("racer.project"),
+        "command": labels.get("racer.command"),
+        "environment": labels.get("racer.environment"),
+        "ports": _published(container),
+        "urls": [f"http://localhost:{b.rsplit(':', 1)[1]}"
+                 for bindings in _published(container).values() for b in bindings[:1]],
+    }
+
+
+def list_containers(all: bool = True) -> list[dict]:
+    found = engine.client().containers.list(all=all, filters=MANAGED_FILTER)
+    return sorted((describe(c) for c in found), key=lambda c: (c["project"] or "", c["name"]))
+
+
+def get(container_id: str):
+    """A racer container by id, short id or name; anything else is not found."""
+    try:
+        container = engine.client().containers.get(container_id)
+    except docker.errors.NotFound:
+        raise NotFound(f"no racer container '{container_id}'", container=container_id) from None
+    except docker.errors.APIError as exc:
+        raise NotFound(f"no racer container '{container_id}': {exc.explanation}",
+                       container=container_id) from None
+    if (container.labels or {}).get(MANAGED) != "true":
+        raise NotFound(f"no racer container '{container_id}' (racer does not manage it)",
+                       container=container_id)
+    return container
+
+
+def status(container_id: str) -> dict:
+    container = get(container_id)
+    doc = describe(container)
+    labels = container.labels or {}
+    doc["labels"] = {k: v for k, v in sorted(labels.items()) if k.startswith("racer.")}
+    return doc
+
+
+def logs(container_id: str, tail: int | None = None, since: int | None = None,
+         follow: bool = False):
+    """The container's output: bytes, or an iterator of chunks when following."""
+    container = get(container_id)
+    return container.logs(stdout=True, stderr=True, tail=tail if tail is not None else "all",
+                          since=since, follow=follow, stream=follow)
+
+
+def stop(container_id: str, timeout: int = 10) -> dict:
+    container = get(container_id)
+    container.stop(timeout=timeout)
+    container.reload()
+    return describe(container)
+
+
+def remove(container_id: str, force: bool = False) -> dict:
+    container = get(container_id)
+    if container.status == "running" and not force:
+        raise RacerError(f"container {container.name} is running; stop it first or use --force",
+                         container=container.name)
+    doc = describe(container)
+    image = container.attrs.get("Image")
+    container.remove(force=force)
+    remove_image_if_unused(image)
+    return doc
+
+
+def remove_image_if_unused(image_id: str | None) -> None:
+    """Drop an image racer built once nothing uses it and no tag names it."""
+    if not image_id:
+        return
+    client = engine.client()
+    try:
+        image = client.images.get(image_id)
+        if image.tags or client.containers.list(all=True, filters={"ancestor": image_id}):
+            return
+        client.images.remove(image_id)
+    except docker.errors.APIError:
+        pass
+
+
+def cleanup() -> dict:
+    """Remove stopped racer containers and the untagged images they leave."""
+    client = engine.client()
+    removed = []
+    for status_name in ("exited", "created", "dead"):
+        for container in client.containers.list(
+                all=True, filters={**MANAGED_FILTER, "status": status_name}):
+            image = container.attrs.get("Image")
+            removed.append(describe(container))
+            container.remove()
+            remove_image_if_unused(image)
+    images = client.images.list(filters={"dangling": True, **MANAGED_FILTER})
+    for image in images:
+        remove_image_if_unused(image.id)
+    return {"removed": removed, "count": len(removed)}
