@@ -15,6 +15,7 @@ import sys
 import traceback
 
 from plumbum import cli
+from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
 from plumbum.cli.switches import SwitchError
 
 from .errors import FAILED, USAGE, BadInput, RacerError, UsageError
@@ -70,6 +71,17 @@ def setup_logging(verbose: bool) -> None:
     root.propagate = False
 
 
+@contextlib.contextmanager
+def _usage_errors_as_json():
+    try:
+        yield
+    except (ShowHelp, ShowHelpAll, ShowVersion, ShowCompletion):
+        raise
+    except SwitchError as exc:
+        emit(UsageError(str(exc)).to_json())
+        raise
+
+
 class Command(cli.Application):
     """Base of racer's commands."""
 
@@ -88,20 +100,15 @@ class Command(cli.Application):
             if owner:
                 Output.stream = None
 
+    # plumbum reports usage errors itself; these hooks add the JSON document
+    # that a usage error still owes the pipe.
     def _parse_args(self, argv):
-        # A usage error still owes the pipe its JSON document.
-        try:
+        with _usage_errors_as_json():
             return super()._parse_args(argv)
-        except SwitchError as exc:
-            emit(UsageError(str(exc)).to_json())
-            raise
 
     def _validate_args(self, swfuncs, tailargs):
-        try:
+        with _usage_errors_as_json():
             return super()._validate_args(swfuncs, tailargs)
-        except SwitchError as exc:
-            emit(UsageError(str(exc)).to_json())
-            raise
 
     def main(self, *args):
         if self.nested_command:

@@ -48,7 +48,7 @@ class ContainerStatus(Command):
 class ContainerLogs(Command):
     """Print a container's output. Example: racerctl containers logs ID --tail 50"""
 
-    tail = cli.SwitchAttr(["-n", "--tail"], cli.NonNegative, default=None,
+    tail = cli.SwitchAttr(["-n", "--tail"], cli.Range(0, 1_000_000), default=None,
                           help="Only the last N lines")
     since = cli.SwitchAttr(["--since"], int, default=None,
                            help="Only lines since this Unix time")
@@ -71,7 +71,7 @@ class ContainerLogs(Command):
 class ContainerStop(Command):
     """Stop a container. Example: racerctl containers stop ID"""
 
-    timeout = cli.SwitchAttr(["-t", "--timeout"], cli.NonNegative, default=10,
+    timeout = cli.SwitchAttr(["-t", "--timeout"], cli.Range(0, 1_000_000), default=10,
                              help="Seconds to wait before killing it")
 
     def execute(self, container_id):
