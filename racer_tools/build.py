@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 
 import docker.errors
@@ -18,6 +19,8 @@ from .settings import Settings
 log = logging.getLogger("racer.build")
 
 STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12})$")
+# pip's own settings, handed to the build so a private index works there too.
+PIP_SETTINGS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST")
 
 
 def slug(name: str) -> str:
@@ -35,14 +38,16 @@ def image_tag(project: Project, ident: str) -> str:
     return f"racer/{slug(project.name)}:{ident}"
 
 
-def _stream_build(api, context, tag: str, labels: dict, settings: Settings) -> str:
+def _stream_build(api, context, tag: str, labels: dict, buildargs: dict,
+                  settings: Settings) -> str:
     step_images: list[str] = []
     tail: list[str] = []
     image_id = None
     try:
         for chunk in api.build(fileobj=context, custom_context=True, tag=tag,
                                rm=True, forcerm=True, decode=True, labels=labels,
-                               network_mode="host", timeout=settings.build_timeout):
+                               buildargs=buildargs, network_mode="host",
+                               timeout=settings.build_timeout):
             if "stream" in chunk:
                 for line in chunk["stream"].splitlines():
                     if line.strip():
@@ -77,6 +82,12 @@ def _remove_step_images(api, images: list[str]) -> None:
             pass
 
 
+def pip_settings(requirements: list[str]) -> dict:
+    if not requirements:
+        return {}
+    return {name: os.environ[name] for name in PIP_SETTINGS if os.environ.get(name)}
+
+
 def build_image(project: Project, command_name: str, environment: str, dockerfile: str,
                 settings: Settings, source: dict | None = None) -> dict:
     """Stage the environment, build the image, and describe the result."""
@@ -101,7 +112,8 @@ def build_image(project: Project, command_name: str, environment: str, dockerfil
 
     log.info("building %s", tag)
     with write_context(dockerfile, staged.prefix, project.path, env.pip) as context:
-        image_id = _stream_build(api, context, tag, labels, settings)
+        image_id = _stream_build(api, context, tag, labels, pip_settings(env.pip),
+                                 settings)
     return {
         "id": image_id,
         "tag": tag,

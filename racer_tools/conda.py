@@ -113,10 +113,19 @@ def environment_key(env: Environment, channels: list[str], settings: Settings,
         "glibc": settings.glibc,
         "channels": channels,
         "mirrors": mirror_map(settings, condarc),
-        "dependencies": sorted(env.dependencies),
+        "dependencies": sorted(conda_specs(env)),
         "lock": hashlib.sha256(lock_text.encode()).hexdigest() if lock_text else None,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def conda_specs(env: Environment) -> list[str]:
+    """The specs to solve; a `pip:` section needs pip itself, as conda adds it."""
+    specs = list(env.dependencies)
+    names = {str(MatchSpec(s, strict=False).name.normalized) for s in specs}
+    if env.pip and "pip" not in names:
+        specs.append("pip")
+    return specs
 
 
 async def _solve(env: Environment, channels, settings, condarc, platform):
@@ -126,7 +135,7 @@ async def _solve(env: Environment, channels, settings, condarc, platform):
     )
     return await rattler.solve(
         sources=channels,
-        specs=env.dependencies,
+        specs=conda_specs(env),
         gateway=gateway,
         platforms=[platform, "noarch"],
         virtual_packages=virtual_packages(settings, platform),
