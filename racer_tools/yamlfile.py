@@ -1,9 +1,17 @@
-"""YAML files read with the line of every key, so problems can point at it."""
+"""YAML files read with the line of every key, so problems can point at it.
+
+conda-project reads its files as YAML 1.2, where `yes`, `on` and `off` are
+text and `0755` is the number 755. PyYAML speaks YAML 1.1, so the loader
+here swaps in the 1.2 rules for plain scalars; a variable written `DEBUG: on`
+then means the same to racer as to conda-project.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
@@ -39,6 +47,8 @@ class YamlDocument:
     name: str
     data: object
     lines: dict[str, int] = field(default_factory=dict)
+    duplicates: list[tuple[str, int]] = field(default_factory=list)
+    text_lines: list[str] = field(default_factory=list)
 
     def line(self, key: str) -> int | None:
         return self.lines.get(key)
@@ -53,16 +63,77 @@ def key_path(parent: str, child: str | int) -> str:
     return f"{parent}.{child}" if parent else str(child)
 
 
-def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
+class Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's rules for plain scalars."""
+
+    yaml_implicit_resolvers: ClassVar[dict] = {}
+
+    def construct_yaml12_int(self, node) -> int:
+        text = self.construct_scalar(node).replace("_", "")
+        sign, digits = (-1, text[1:]) if text[0] == "-" else (1, text.lstrip("+"))
+        bases = {"0b": 2, "0o": 8, "0x": 16}
+        base = bases.get(digits[:2].lower())
+        # Unlike YAML 1.1, a leading zero alone does not make an octal number.
+        return sign * (int(digits[2:], base) if base else int(digits, 10))
+
+    def construct_yaml12_float(self, node) -> float:
+        text = self.construct_scalar(node).replace("_", "").lower()
+        return float(text.replace(".inf", "inf").replace(".nan", "nan"))
+
+
+YAML12_FLOAT = (
+    r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+    r"|[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
+YAML12_INT = r"[-+]?0b[01_]+|[-+]?0o?[0-7_]+|[-+]?[0-9_]+|[-+]?0x[0-9a-fA-F_]+"
+
+# Tag, pattern of the whole scalar, the characters such a scalar starts with.
+_YAML12_SCALARS = (
+    ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+    ("float", YAML12_FLOAT, "-+0123456789."),
+    ("int", YAML12_INT, "-+0123456789"),
+    ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+    ("merge", r"<<", "<"),
+)
+
+for _tag, _pattern, _first in _YAML12_SCALARS:
+    Yaml12Loader.add_implicit_resolver(
+        f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_pattern})$"), list(_first)
+    )
+Yaml12Loader.add_constructor("tag:yaml.org,2002:int", Yaml12Loader.construct_yaml12_int)
+Yaml12Loader.add_constructor(
+    "tag:yaml.org,2002:float", Yaml12Loader.construct_yaml12_float
+)
+
+
+def _record_lines(node: yaml.Node, path: str, doc: YamlDocument) -> None:
+    doc.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen = set()
         for key_node, value_node in node.value:
             child = key_path(path, str(key_node.value))
-            lines[child] = key_node.start_mark.line + 1
-            _record_lines(value_node, child, lines)
+            line = key_node.start_mark.line + 1
+            if child in seen:
+                doc.duplicates.append((child, line))
+                continue
+            seen.add(child)
+            doc.lines[child] = line
+            _record_lines(value_node, child, doc)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _record_lines(item, key_path(path, index), lines)
+            _record_lines(item, key_path(path, index), doc)
+
+
+def _parse(text: str) -> tuple[yaml.Node | None, object]:
+    loader = Yaml12Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return node, data
 
 
 def read_yaml(path: Path, name: str) -> tuple[YamlDocument | None, Problem | None]:
@@ -72,18 +143,23 @@ def read_yaml(path: Path, name: str) -> tuple[YamlDocument | None, Problem | Non
     except (OSError, UnicodeDecodeError) as exc:
         return None, Problem(name, f"cannot read the file: {exc}")
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
+        node, data = _parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         line = mark.line + 1 if mark else None
         return None, Problem(name, f"not valid YAML: {reason}", line=line)
-    lines: dict[str, int] = {}
+    doc = YamlDocument(name, data, text_lines=text.splitlines())
     if node is not None:
-        _record_lines(node, "", lines)
-    return YamlDocument(name, data, lines), None
+        _record_lines(node, "", doc)
+    return doc, None
+
+
+def duplicate_key_problems(doc: YamlDocument) -> list[Problem]:
+    """conda-project refuses a mapping that repeats a key; PyYAML keeps the last."""
+    return [
+        Problem(
+            doc.name, f"the key '{key.rsplit('.', 1)[-1]}' appears twice", key, line
+        )
+        for key, line in doc.duplicates
+    ]
