@@ -8,9 +8,11 @@ import logging
 import os
 import re
 
+from pathlib import Path
+
 import docker.errors
 
-from . import conda, engine
+from . import conda, engine, lock
 from .context import write_context
 from .errors import BuildFailed
 from .project import Project
@@ -88,18 +90,49 @@ def pip_settings(requirements: list[str]) -> dict:
     return {name: os.environ[name] for name in PIP_SETTINGS if os.environ.get(name)}
 
 
+def stage_environment(project: Project, environment: str, settings: Settings,
+                      platform: str, relock: bool = False):
+    """Stage the environment from its lock where it has one, else by solving.
+
+    Returns the staged environment, the pip requirements and any warnings.
+    """
+    env = project.environments[environment]
+    if relock:
+        relock_environment(project, environment, settings, platform)
+        env.lock = lock.lock_path(project.path, env.name).name
+    if env.lock:
+        path = project.path / env.lock
+        locked = lock.locked_records(env, path, platform)
+        staged = conda.stage(env, project.condarc, settings, platform,
+                             locked_records=locked.records, lock_text=path.read_text())
+        return staged, locked.pip or env.pip, [w.to_json() for w in locked.warnings]
+    return conda.stage(env, project.condarc, settings, platform), env.pip, []
+
+
+def relock_environment(project: Project, environment: str, settings: Settings,
+                       platform: str) -> Path:
+    """Solve the environment anew and write its lock next to the project."""
+    env = project.environments[environment]
+    channels = conda.resolve_channels(env, project.condarc)
+    records = conda.solve(env, channels, settings, project.condarc, platform)
+    written = lock.write_lock(records, env, platform, lock.lock_path(project.path, env.name))
+    log.warning("racer: wrote %s", written.name)
+    return written
+
+
 def build_image(project: Project, command_name: str, environment: str, dockerfile: str,
-                settings: Settings, source: dict | None = None) -> dict:
+                settings: Settings, source: dict | None = None,
+                relock: bool = False) -> dict:
     """Stage the environment, build the image, and describe the result."""
     api = engine.client().api
     platform = settings.platform or engine.platform()
-    env = project.environments[environment]
-    staged = conda.stage(env, project.condarc, settings, platform)
+    staged, requirements, warnings = stage_environment(
+        project, environment, settings, platform, relock)
 
     ident = identity(project, command_name, (source or {}).get("origin"))
     tag = image_tag(project, ident)
     labels = {
-        "racer.managed": "true",
+        engine.BUILT: "true",
         "racer.identity": ident,
         "racer.project-path": str(project.path),
         "racer.env-key": staged.key,
@@ -108,11 +141,12 @@ def build_image(project: Project, command_name: str, environment: str, dockerfil
             [f"{p['name']}={p['version']}={p['build']}" for p in staged.packages]),
     }
     for key, value in (source or {}).items():
-        labels[f"racer.source.{key}"] = str(value)
+        if value is not None:
+            labels[f"racer.source.{key}"] = str(value)
 
     log.info("building %s", tag)
-    with write_context(dockerfile, staged.prefix, project.path, env.pip) as context:
-        image_id = _stream_build(api, context, tag, labels, pip_settings(env.pip),
+    with write_context(dockerfile, staged.prefix, project.path, requirements) as context:
+        image_id = _stream_build(api, context, tag, labels, pip_settings(requirements),
                                  settings)
     return {
         "id": image_id,
@@ -120,4 +154,5 @@ def build_image(project: Project, command_name: str, environment: str, dockerfil
         "identity": ident,
         "platform": platform,
         "environment": staged.to_json(),
+        "warnings": warnings,
     }

@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rattler
-from rattler import GenericVirtualPackage, MatchSpec, Platform
+from rattler import BuildString, GenericVirtualPackage, MatchSpec, Platform
+from rattler import exceptions as rattler_errors
 from rattler.networking import Client, MirrorMiddleware
 from rattler.package import PackageName
 from rattler.version import Version
 
+from . import lock
 from .errors import SolveFailed
+from .lock import canonical_channel
 from .project import Condarc, Environment
 from .settings import ENV_PREFIX, Settings
 
@@ -57,23 +60,23 @@ def channel_url(name: str, condarc: Condarc) -> list[str]:
     """Where a channel named in a project lives, as conda would resolve it."""
     if "://" in name:
         return [name.rstrip("/")]
+    name = canonical_channel(name)
     if name == "defaults":
-        return list(DEFAULTS)
+        return [c.rstrip("/") for c in condarc.default_channels] or list(DEFAULTS)
     if name in condarc.custom_channels:
         return [f"{condarc.custom_channels[name]}/{name}"]
     return [f"{condarc.channel_alias}/{name}"]
 
 
 def resolve_channels(env: Environment, condarc: Condarc) -> list[str]:
-    names = env.channels or condarc.channels or ["defaults"]
+    """The channel URLs to solve from: the environment's, then qualified specs'."""
+    names = list(env.channels)
     for spec in env.dependencies:
         channel = MatchSpec(spec, strict=False).channel
         if channel is not None and channel.name not in names:
-            names = [*names, channel.name]
+            names.append(channel.name)
     urls: list[str] = []
     for name in names:
-        if name == "nodefaults":
-            continue
         urls.extend(u for u in channel_url(name, condarc) if u not in urls)
     return urls
 
@@ -93,7 +96,7 @@ def _client(settings: Settings, condarc: Condarc) -> Client:
 def virtual_packages(settings: Settings, platform: str) -> list[GenericVirtualPackage]:
     """What the image offers the solver: the base image's glibc, a Linux kernel."""
     def virtual(name, version, build="0"):
-        return GenericVirtualPackage(PackageName(name), Version(version), build)
+        return GenericVirtualPackage(PackageName(name), Version(version), BuildString(build))
 
     arch = "x86_64" if platform == "linux-64" else platform.split("-", 1)[1]
     return [
@@ -147,13 +150,14 @@ def solve(env: Environment, channels: list[str], settings: Settings,
     log.info("solving environment '%s' from %s", env.name, ", ".join(channels))
     try:
         return asyncio.run(_solve(env, channels, settings, condarc, platform))
-    except rattler.exceptions.SolverError as exc:
+    except rattler_errors.SolverError as exc:
         reason = " ".join(str(exc).split())
         raise SolveFailed(
             f"environment '{env.name}' does not solve: {reason}",
             environment=env.name, files=env.files, step="solve",
         ) from None
-    except Exception as exc:  # rattler's fetch errors have no common base
+    except (rattler_errors.GatewayError, rattler_errors.FetchRepoDataError,
+            rattler_errors.InvalidChannelError, rattler_errors.IoError) as exc:
         reason = " ".join(str(exc).split())
         raise SolveFailed(
             f"cannot read channels for environment '{env.name}': {reason}",
@@ -175,25 +179,18 @@ def install(records: list, prefix: Path, settings: Settings, condarc: Condarc,
             show_progress=False,
             execute_link_scripts=False,
         ))
-    except Exception as exc:  # download, checksum and link errors alike
+    except (rattler_errors.InstallerError, rattler_errors.TransactionError,
+            rattler_errors.LinkError, rattler_errors.IoError,
+            rattler_errors.ExtractError) as exc:
         reason = " ".join(str(exc).split())
         raise SolveFailed(f"cannot install the environment: {reason}",
                           step="install") from None
 
 
-def write_lock(records: list, env: Environment, channels: list[str],
-               platform: str, path: Path) -> None:
-    lock = rattler.LockFile([rattler.LockPlatform(platform)])
-    lock.set_channels("default", [rattler.LockChannel(c) for c in channels])
-    for record in records:
-        lock.add_conda_package("default", rattler.LockPlatform(platform), record)
-    lock.to_path(path)
-
-
 def package_list(records: list) -> list[dict]:
     return sorted(
         ({"name": str(r.name.normalized), "version": str(r.version),
-          "build": r.build, "url": str(r.url),
+          "build": str(r.build), "url": str(r.url),
           "sha256": r.sha256.hex() if r.sha256 else None}
          for r in records),
         key=lambda p: p["name"],
@@ -218,7 +215,7 @@ def stage(env: Environment, condarc: Condarc, settings: Settings, platform: str,
     work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root.parent))
     try:
         install(records, work / "env", settings, condarc, platform)
-        write_lock(records, env, channels, platform, work / "conda-lock.yml")
+        lock.write_lock(records, env, platform, work / "conda-lock.yml")
         packages = package_list(records)
         (work / "packages.json").write_text(json.dumps(packages, indent=1))
         _publish(work, root)

@@ -10,16 +10,18 @@ import docker.errors
 
 from . import engine
 from .errors import NotFound, RacerError
-from .engine import MANAGED, MANAGED_FILTER
+from .engine import BUILT_FILTER, MANAGED, MANAGED_FILTER
 
 
 def _published(container) -> dict[str, list[str]]:
     ports = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
     published = {}
     for port, bindings in sorted(ports.items()):
-        if bindings:
-            published[port] = sorted({f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}"
-                                      for b in bindings})
+        # The engine lists an IPv6 twin of each all-interfaces binding; one will do.
+        shown = {f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}" for b in bindings or []
+                 if b.get("HostIp") != "::"}
+        if shown:
+            published[port] = sorted(shown)
     return published
 
 
@@ -123,7 +125,7 @@ def cleanup() -> dict:
             removed.append(describe(container))
             container.remove()
             remove_image_if_unused(image)
-    images = client.images.list(filters={"dangling": True, **MANAGED_FILTER})
+    images = client.images.list(filters={"dangling": True, **BUILT_FILTER})
     for image in images:
         remove_image_if_unused(image.id)
     return {"removed": removed, "count": len(removed)}

@@ -9,8 +9,13 @@ import docker.errors
 
 from .errors import EngineUnavailable
 
+# Containers racer runs carry MANAGED, set when racer creates them. Images carry
+# BUILT instead: a label on an image is inherited by every container made from
+# it, and a plain `docker run` of a racer image is not racer's to manage.
 MANAGED = "racer.managed"
+BUILT = "racer.built"
 MANAGED_FILTER = {"label": f"{MANAGED}=true"}
+BUILT_FILTER = {"label": f"{BUILT}=true"}
 
 
 @functools.cache

@@ -6,17 +6,44 @@ along stdout; `racer run` and the server call the same functions in-process.
 
 from __future__ import annotations
 
-from . import build, up
-from .errors import BadInput
+from . import build, engine, gitsource, lock, up
+from .errors import BadInput, EngineUnavailable, UsageError
 from .project import Project, load_project, require_valid
 from .render import render_dockerfile
 from .settings import Settings
 
 
+def fetch_source(path: str | None, git: str | None, ref: str | None = None,
+                 subdir: str | None = None, allow_local: bool = False,
+                 settings: Settings | None = None) -> tuple[str, dict | None]:
+    """The project folder to read: the path given, or a checkout of a git URL."""
+    if not git:
+        if ref or subdir:
+            raise UsageError("--ref and --subdir go with --git")
+        return path or ".", None
+    cache = (settings or Settings.load()).cache_dir / "git"
+    folder, info = gitsource.fetch(git, ref=ref, subdir=subdir, allow_local=allow_local,
+                                   cache_dir=cache)
+    origin = info["url"] + (f"#{info['subdir']}" if info.get("subdir") else "")
+    return str(folder), {"origin": origin, **{f"git-{k}": v for k, v in info.items()}}
+
+
+def target_platform(settings: Settings) -> str:
+    """The engine's platform; without an engine, the setting or linux-64."""
+    if settings.platform:
+        return settings.platform
+    try:
+        return engine.platform()
+    except EngineUnavailable:
+        return "linux-64"
+
+
 def validate(path: str, command: str | None = None, environment: str | None = None,
-             source: dict | None = None) -> dict:
+             source: dict | None = None, settings: Settings | None = None) -> dict:
     """Check the project and pick what will run; raises on any error."""
-    project = require_valid(load_project(path))
+    project = load_project(path)
+    project.problems.extend(lock.check_locks(project, target_platform(settings or Settings.load())))
+    require_valid(project)
     chosen = project.select(command, environment)
     return {
         "project": project.to_json(),
@@ -52,13 +79,22 @@ def render(doc: dict, settings: Settings, overrides: dict | None = None) -> dict
     return {**doc, "dockerfile": dockerfile, "base_image": settings.base_image}
 
 
-def build_image(doc: dict, settings: Settings) -> dict:
+def build_image(doc: dict, settings: Settings, relock: bool = False) -> dict:
     if "dockerfile" not in doc:
         raise BadInput("the input has no dockerfile; pipe it through racer-render first")
     project, chosen = _reload(doc)
     image = build.build_image(project, chosen.name, chosen.environment, doc["dockerfile"],
-                              settings, doc.get("source"))
+                              settings, doc.get("source"), relock)
     return {**doc, "image": image}
+
+
+def require_variables(doc: dict, env: dict) -> None:
+    """Variables the project declares without a value must be given with -e."""
+    project, chosen = _reload(doc)
+    missing = project.missing_variables(chosen, env)
+    if missing:
+        raise UsageError("these variables need a value; pass -e NAME=VALUE: "
+                         + ", ".join(missing), variables=missing)
 
 
 def run_image(doc: dict, ports: list[str], env: list[str], name: str | None = None,
@@ -67,6 +103,7 @@ def run_image(doc: dict, ports: list[str], env: list[str], name: str | None = No
         raise BadInput("the input has no image; pipe it through racer-build first")
     port_map = up.parse_ports(ports)
     env_map = up.parse_env(env)
+    require_variables(doc, env_map)
     image = doc["image"]
     project = doc["project"]
     labels = {

@@ -66,29 +66,50 @@ def _is_port_clash(exc: docker.errors.APIError) -> bool:
     return "port is already allocated" in text or "address already in use" in text
 
 
-def _engine_host() -> str:
+def _engine_is_local() -> bool:
+    return engine.client().api.base_url.startswith(("http+unix", "http+docker"))
+
+
+def _probe_addresses(container) -> list[tuple[str, int]]:
+    """Where to knock for each published TCP port.
+
+    The engine's port proxy accepts connections on the host port even when
+    nothing listens inside, so a local engine is asked at the container's own
+    address; a remote one only through its published ports.
+    """
+    settings = container.attrs["NetworkSettings"]
+    published = {k: b for k, b in (settings.get("Ports") or {}).items()
+                 if k.endswith("/tcp") and b}
+    if _engine_is_local():
+        ips = [n.get("IPAddress") for n in (settings.get("Networks") or {}).values()]
+        ip = next((i for i in ips if i), None)
+        if ip:
+            return [(ip, int(k.split("/")[0])) for k in published]
     base = engine.client().api.base_url
-    host = urlparse(base).hostname if base.startswith(("http", "tcp")) else None
-    return host if host and host not in ("localhost", "127.0.0.1") else "127.0.0.1"
+    host = urlparse(base.replace("tcp://", "http://")).hostname or "127.0.0.1"
+    return [(host, int(b[0]["HostPort"])) for b in published.values()]
 
 
 def _wait_until_answering(container, wait: float) -> bool:
-    """True once every published TCP port accepts a connection."""
-    deadline = time.monotonic() + wait
-    host = _engine_host()
+    """True once every published TCP port accepts a connection.
+
+    Without published ports, a second of running stands in for answering.
+    """
+    started = time.monotonic()
+    deadline = started + wait
     while time.monotonic() < deadline:
         container.reload()
-        if container.status != "running":
+        if container.status not in ("running", "created"):
             tail = container.logs(tail=20).decode(errors="replace").strip()
             raise RunFailed(
                 f"the container stopped right after starting (exit code "
                 f"{container.attrs['State'].get('ExitCode')}): "
                 + (tail.splitlines()[-1] if tail else "no output"),
                 step="start", log=tail.splitlines())
-        ports = [b["HostPort"] for k, binds in
-                 (container.attrs["NetworkSettings"]["Ports"] or {}).items()
-                 if k.endswith("/tcp") for b in (binds or [])]
-        if all(_connects(host, int(p)) for p in ports):
+        addresses = _probe_addresses(container)
+        if addresses and all(_connects(host, port) for host, port in addresses):
+            return True
+        if not addresses and time.monotonic() - started >= 1.0:
             return True
         time.sleep(0.1)
     return False

@@ -1,5 +1,6 @@
 """A small web app: the project racer deploys in its demo and tests."""
 
+import logging
 import os
 
 import bottle
@@ -19,4 +20,5 @@ def health():
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)  # waitress says where it serves
     waitress.serve(app, host="0.0.0.0", port=int(os.environ.get("PORT", "8000")))

@@ -97,7 +97,7 @@ def deployed(engine):
             images.add(container.attrs["Image"])
             container.remove(force=True)
         for image in engine.images.list(filters={
-                "label": ["racer.managed=true", f"racer.project-path={path}"]}):
+                "label": ["racer.built=true", f"racer.project-path={path}"]}):
             images.add(image.id)
         for image in images:
             try:

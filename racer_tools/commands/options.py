@@ -5,19 +5,31 @@ from __future__ import annotations
 from plumbum import cli
 
 from ..settings import Settings
+from ..steps import fetch_source, validate
 
 
 class ProjectOptions:
-    path = cli.SwitchAttr(["-p", "--path"], str, default=".", help="The project folder")
+    path = cli.SwitchAttr(["-p", "--path"], str, default=None,
+                          help="The project folder (default: the current one)")
+    git = cli.SwitchAttr(["--git"], str, default=None, excludes=["--path"],
+                         help="Deploy from a git repository (https, ssh, git or scp-style URL)")
+    ref = cli.SwitchAttr(["--ref"], str, default=None,
+                         help="With --git: a branch, tag or commit")
+    subdir = cli.SwitchAttr(["--subdir"], str, default=None,
+                            help="With --git: the project's folder in the repository")
+    allow_local_git = cli.Flag(["--allow-local-git"],
+                               help="With --git: accept file:// URLs and local repositories")
     command = cli.SwitchAttr(["-c", "--command"], str, default=None,
                              help="Command to run: a name from the project, or a shell "
-                                  "command for a project that names none")
+                                  "command")
     environment = cli.SwitchAttr(["--environment"], str, default=None,
                                  help="Environment to use instead of the command's")
 
-    @property
-    def settings(self) -> Settings:
-        return Settings.load()
+    def validated(self, settings: Settings) -> dict:
+        """The pipeline's first document, for a folder or a git checkout."""
+        path, source = fetch_source(self.path, self.git, self.ref, self.subdir,
+                                    self.allow_local_git, settings)
+        return validate(path, self.command, self.environment, source, settings)
 
 
 class RunOptions:

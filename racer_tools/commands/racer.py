@@ -9,9 +9,11 @@ from plumbum import cli
 
 from .. import __version__, containers, engine
 from ..cli import Command, Group
+from ..build import relock_environment
 from ..errors import UsageError
+from ..project import load_project
 from ..settings import Settings
-from ..steps import build_image, render, run_image, validate
+from ..steps import build_image, render, require_variables, run_image, target_platform
 from ..up import parse_env, parse_ports
 from .options import ProjectOptions, RunOptions
 
@@ -33,13 +35,15 @@ class Run(ProjectOptions, RunOptions, Command):
     Example: racer run --path test-project --ports 8080:8000
     """
 
+    relock = cli.Flag(["--relock"], help="Solve anew and rewrite the project's lock file")
+
     def execute(self):
         # Bad ports or variables should fail before minutes of building.
         parse_ports(self.port_specs)
-        parse_env(self.env)
         settings = Settings.load()
-        doc = validate(self.path, self.command, self.environment)
-        doc = build_image(render(doc, settings), settings)
+        doc = self.validated(settings)
+        require_variables(doc, parse_env(self.env))
+        doc = build_image(render(doc, settings), settings, self.relock)
         doc = run_image(doc, self.port_specs, self.env, self.name, self.wait)
         container = doc["container"]
         where = ", ".join(container["urls"]) or "no published ports"
@@ -56,7 +60,7 @@ class ValidateCmd(ProjectOptions, Command):
     """
 
     def execute(self):
-        doc = validate(self.path, self.command, self.environment)
+        doc = self.validated(Settings.load())
         project = doc["project"]
         print(f"racer: {project['name']} is valid: environments "
               f"{', '.join(project['environments'])}; commands "
@@ -76,7 +80,8 @@ class Dockerfile(ProjectOptions, Command):
     output = cli.SwitchAttr(["-o", "--output"], str, default=None, help="Write to this file")
 
     def execute(self):
-        doc = render(validate(self.path, self.command, self.environment), Settings.load())
+        settings = Settings.load()
+        doc = render(self.validated(settings), settings)
         if self.output is None:
             sys.stdout.flush()
             from ..cli import Output
@@ -84,6 +89,23 @@ class Dockerfile(ProjectOptions, Command):
             return 0
         Path(self.output).write_text(doc["dockerfile"])
         return {"output": str(Path(self.output).resolve())}
+
+
+@Racer.subcommand("lock")
+class Lock(ProjectOptions, Command):
+    """Solve an environment and write its conda-lock file next to the project.
+
+    Example: racer lock --path test-project
+    """
+
+    def execute(self):
+        settings = Settings.load()
+        doc = self.validated(settings)
+        project = load_project(doc["project"]["path"])
+        environment = doc["selection"]["environment"]
+        platform = target_platform(settings)
+        written = relock_environment(project, environment, settings, platform)
+        return {"lock": str(written), "environment": environment, "platform": platform}
 
 
 @Racer.subcommand("status")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..cli import Command
-from ..steps import validate
+from ..settings import Settings
 from .options import ProjectOptions
 
 
@@ -16,7 +16,7 @@ class Validate(ProjectOptions, Command):
     PROGNAME = "racer-validate"
 
     def execute(self):
-        return validate(self.path, self.command, self.environment)
+        return self.validated(Settings.load())
 
 
 def main():
