@@ -102,6 +102,7 @@ class Bench:
         self.env = {**os.environ, "RACER_CACHE_DIR": str(self.cache)}
         self.images: set[str] = set()
         self.containers: list[str] = []
+        self.dangling_before = self.dangling()
 
     # racer
 
@@ -133,7 +134,7 @@ class Bench:
 
     def docker_deploy(self, ctx: Path, tag: str, dockerfile: str = "Dockerfile",
                       no_cache: bool = False) -> None:
-        sh("docker", "build", "-q", *(["--no-cache"] if no_cache else []),
+        sh("docker", "build", "-q", "--force-rm", *(["--no-cache"] if no_cache else []),
            "--network", "host", "-f", ctx / dockerfile, "-t", tag, ctx, env=LEGACY_BUILDER)
         self.images.add(self.client.images.get(tag).id)
         port = free_port()
@@ -162,7 +163,7 @@ class Bench:
             "&& rm -r /tmp/wheels && mv /opt/env /opt/installer\n"
             "COPY install-env.py /opt/installer/install-env.py\n")
         tag = "racer-bench-installer:latest"
-        sh("docker", "build", "-q", "-t", tag, ctx, env=LEGACY_BUILDER)
+        sh("docker", "build", "-q", "--force-rm", "-t", tag, ctx, env=LEGACY_BUILDER)
         self.images.add(self.client.images.get(tag).id)
         return tag
 
@@ -180,7 +181,7 @@ class Bench:
             "specs": conda.conda_specs(env),
             "mirrors": conda.mirror_map(self.settings, project.condarc),
             "platform": platform,
-            "virtual": [[str(v.name.normalized), str(v.version), v.build_string]
+            "virtual": [[str(v.name.normalized), str(v.version), str(v.build_string)]
                         for v in conda.virtual_packages(self.settings, platform)],
         }))
         template = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE),
@@ -202,13 +203,18 @@ class Bench:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(self.project / rel, target)
 
+    def dangling(self) -> set[str]:
+        return {i.id for i in self.client.images.list(filters={"dangling": True})}
+
     def cleanup(self) -> None:
         for cid in self.containers:
             try:
                 self.client.containers.get(cid).remove(force=True)
             except docker.errors.APIError:
                 pass
-        for image in self.images:
+        # The baseline's first stage stays behind as an untagged image.
+        left = self.dangling() - self.dangling_before
+        for image in [*left, *self.images]:
             try:
                 self.client.images.remove(image, force=True)
             except docker.errors.APIError:

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import sys
 
 import rattler
@@ -16,7 +17,8 @@ async def main(spec_path: str, prefix: str) -> None:
         gateway=rattler.Gateway(client=client),
         platforms=[spec["platform"], "noarch"],
         virtual_packages=[rattler.GenericVirtualPackage(
-            rattler.PackageName(n), rattler.Version(v), b) for n, v, b in spec["virtual"]],
+            rattler.PackageName(n), rattler.Version(v), rattler.BuildString(b))
+            for n, v, b in spec["virtual"]],
     )
     await rattler.install(records, target_prefix=prefix, client=client, show_progress=False)
     print(f"installed {len(records)} packages into {prefix}")
@@ -24,3 +26,6 @@ async def main(spec_path: str, prefix: str) -> None:
 
 if __name__ == "__main__":
     asyncio.run(main(sys.argv[1], sys.argv[2]))
+    # py-rattler's threads have been seen to abort the interpreter's shutdown.
+    sys.stdout.flush()
+    os._exit(0)

@@ -21,6 +21,20 @@ from .settings import Settings
 log = logging.getLogger("racer.build")
 
 STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12})$")
+# Labels racer-build fills in through build arguments of the same Dockerfile
+# step, rather than the engine's `labels` option, which adds one step each.
+BUILD_LABELS = {
+    "racer.identity": "RACER_IDENTITY",
+    "racer.project-path": "RACER_PROJECT_PATH",
+    "racer.platform": "RACER_PLATFORM",
+    "racer.env-key": "RACER_ENV_KEY",
+    "racer.packages": "RACER_PACKAGES",
+    "racer.source.origin": "RACER_SOURCE_ORIGIN",
+    "racer.source.git-url": "RACER_GIT_URL",
+    "racer.source.git-ref": "RACER_GIT_REF",
+    "racer.source.git-commit": "RACER_GIT_COMMIT",
+    "racer.source.git-subdir": "RACER_GIT_SUBDIR",
+}
 # pip's own settings, handed to the build so a private index works there too.
 PIP_SETTINGS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST")
 
@@ -40,14 +54,13 @@ def image_tag(project: Project, ident: str) -> str:
     return f"racer/{slug(project.name)}:{ident}"
 
 
-def _stream_build(api, context, tag: str, labels: dict, buildargs: dict,
-                  settings: Settings) -> str:
+def _stream_build(api, context, tag: str, buildargs: dict, settings: Settings) -> str:
     step_images: list[str] = []
     tail: list[str] = []
     image_id = None
     try:
         for chunk in api.build(fileobj=context, custom_context=True, tag=tag,
-                               rm=True, forcerm=True, decode=True, labels=labels,
+                               rm=True, forcerm=True, decode=True,
                                buildargs=buildargs, network_mode="host",
                                timeout=settings.build_timeout):
             if "stream" in chunk:
@@ -132,7 +145,6 @@ def build_image(project: Project, command_name: str, environment: str, dockerfil
     ident = identity(project, command_name, (source or {}).get("origin"))
     tag = image_tag(project, ident)
     labels = {
-        engine.BUILT: "true",
         "racer.identity": ident,
         "racer.project-path": str(project.path),
         "racer.env-key": staged.key,
@@ -143,10 +155,11 @@ def build_image(project: Project, command_name: str, environment: str, dockerfil
     for key, value in (source or {}).items():
         if value is not None:
             labels[f"racer.source.{key}"] = str(value)
+    buildargs = {BUILD_LABELS[k]: v for k, v in labels.items() if k in BUILD_LABELS}
 
     log.info("building %s", tag)
     with write_context(dockerfile, staged.prefix, project.path, requirements) as context:
-        image_id = _stream_build(api, context, tag, labels, pip_settings(requirements),
+        image_id = _stream_build(api, context, tag, {**buildargs, **pip_settings(requirements)},
                                  settings)
     return {
         "id": image_id,

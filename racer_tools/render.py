@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jinja2
 
+from .build import BUILD_LABELS
 from .project import Command, Project
 from .settings import APP_DIR, ENV_PREFIX, Settings
 
@@ -53,4 +54,5 @@ def render_dockerfile(project: Project, command: Command, settings: Settings,
         pip=environment.pip,
         variables=sorted(variables.items()),
         ports=sorted(set(ports or [])),
+        build_labels=BUILD_LABELS,
     )

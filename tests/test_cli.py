@@ -102,7 +102,8 @@ def test_render_is_deterministic(project):
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     assert "COPY env/ /opt/env/" in first.stdout
-    assert first.stdout.rstrip().endswith('CMD ["/bin/sh", "-c", "python main.py"]')
+    assert 'CMD ["/bin/sh", "-c", "python main.py"]\n' in first.stdout
+    assert first.stdout.rstrip().endswith("COPY app/ /app/")
 
 
 def test_dockerfile_output_file(project, tmp_path):
