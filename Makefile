@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # auto: use the local channel and base image only where the registries don't answer.
 OFFLINE ?= auto
 
-.PHONY: setup venv engine offline demo test bench backend lint clean
+.PHONY: setup venv engine offline demo test bench bench-api backend lint clean
 
 setup: venv engine offline
 
@@ -34,6 +34,9 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/bench_deploy.py
+
+bench-api: setup
+	$(BIN)/python bench/bench_api.py
 
 backend: venv engine
 	$(BIN)/racerctl server start --foreground

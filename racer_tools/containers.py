@@ -6,48 +6,78 @@ treated as unknown.
 
 from __future__ import annotations
 
+import re
+
 import docker.errors
 
 from . import engine
-from .errors import NotFound, RacerError
+from .errors import Conflict, NotFound
 from .engine import BUILT_FILTER, MANAGED, MANAGED_FILTER
 
+EXIT_STATUS = re.compile(r"^Exited \((-?\d+)\)")
 
-def _published(container) -> dict[str, list[str]]:
-    ports = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
-    published = {}
-    for port, bindings in sorted(ports.items()):
+
+def _published(bindings: list[tuple[str, str, str]]) -> dict[str, list[str]]:
+    """`{"8000/tcp": ["0.0.0.0:8080"]}` from (container port, host ip, host port)."""
+    published: dict[str, set] = {}
+    for port, ip, host_port in bindings:
         # The engine lists an IPv6 twin of each all-interfaces binding; one will do.
-        shown = {f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}" for b in bindings or []
-                 if b.get("HostIp") != "::"}
-        if shown:
-            published[port] = sorted(shown)
-    return published
+        if ip != "::" and host_port:
+            published.setdefault(port, set()).add(f"{ip or '0.0.0.0'}:{host_port}")
+    return {port: sorted(hosts) for port, hosts in sorted(published.items())}
 
 
-def describe(container) -> dict:
-    labels = container.labels or {}
-    state = container.attrs.get("State", {})
+def _document(*, id, name, image, status, exit_code, started_at, labels, ports) -> dict:
     return {
-        "id": container.id,
-        "short_id": container.short_id,
-        "name": container.name,
-        "image": (container.attrs.get("Config") or {}).get("Image"),
-        "status": container.status,
-        "exit_code": state.get("ExitCode") if container.status == "exited" else None,
-        "started_at": state.get("StartedAt"),
+        "id": id,
+        "short_id": id[:12],
+        "name": name,
+        "image": image,
+        "status": status,
+        "exit_code": exit_code if status == "exited" else None,
+        "started_at": started_at,
         "project": labels.get("racer.project"),
         "command": labels.get("racer.command"),
         "environment": labels.get("racer.environment"),
-        "ports": _published(container),
-        "urls": [f"http://localhost:{b.rsplit(':', 1)[1]}"
-                 for bindings in _published(container).values() for b in bindings[:1]],
+        "ports": ports,
+        "urls": [f"http://localhost:{hosts[0].rsplit(':', 1)[1]}"
+                 for hosts in ports.values()],
     }
 
 
+def describe(container) -> dict:
+    """A container as racer shows it, from the engine's full inspection."""
+    attrs = container.attrs
+    state = attrs.get("State", {})
+    bindings = [(port, b.get("HostIp"), b.get("HostPort"))
+                for port, binds in (attrs.get("NetworkSettings", {}).get("Ports") or {}).items()
+                for b in binds or []]
+    return _document(
+        id=container.id, name=container.name,
+        image=(attrs.get("Config") or {}).get("Image"), status=container.status,
+        exit_code=state.get("ExitCode"), started_at=state.get("StartedAt"),
+        labels=container.labels or {}, ports=_published(bindings))
+
+
+def _summarize(entry: dict) -> dict:
+    """The same document from the engine's list entry, with no call per container."""
+    status = entry.get("State", "")
+    exit_code = None
+    if status == "exited":
+        match = EXIT_STATUS.match(entry.get("Status", ""))
+        exit_code = int(match.group(1)) if match else None
+    bindings = [(f"{p['PrivatePort']}/{p['Type']}", p.get("IP"), str(p.get("PublicPort", "")))
+                for p in entry.get("Ports") or []]
+    return _document(
+        id=entry["Id"], name=(entry.get("Names") or ["/"])[0].lstrip("/"),
+        image=entry.get("Image"), status=status, exit_code=exit_code,
+        started_at=None, labels=entry.get("Labels") or {}, ports=_published(bindings))
+
+
 def list_containers(all: bool = True) -> list[dict]:
-    found = engine.client().containers.list(all=all, filters=MANAGED_FILTER)
-    return sorted((describe(c) for c in found), key=lambda c: (c["project"] or "", c["name"]))
+    found = engine.client().api.containers(all=all, filters=MANAGED_FILTER)
+    return sorted((_summarize(c) for c in found),
+                  key=lambda c: (c["project"] or "", c["name"]))
 
 
 def get(container_id: str):
@@ -91,8 +121,8 @@ def stop(container_id: str, timeout: int = 10) -> dict:
 def remove(container_id: str, force: bool = False) -> dict:
     container = get(container_id)
     if container.status == "running" and not force:
-        raise RacerError(f"container {container.name} is running; stop it first or use --force",
-                         container=container.name)
+        raise Conflict(f"container {container.name} is running; stop it first or use --force",
+                       container=container.name)
     doc = describe(container)
     image = container.attrs.get("Image")
     container.remove(force=force)

@@ -157,8 +157,17 @@ def run_container(image: dict, labels: dict, ports: dict, env: dict,
         old_image = old.attrs.get("Image")
         old.remove(force=True)
         containers.remove_image_if_unused(old_image)
-    container.rename(name)
-    container.reload()
+    try:
+        container.rename(name)
+        container.reload()
+    except docker.errors.APIError:
+        # An app that exits at once is being restarted by the engine, which
+        # refuses the rename meanwhile.
+        tail = container.logs(tail=20).decode(errors="replace").strip()
+        container.remove(force=True)
+        raise RunFailed("the container stopped right after starting: "
+                        + (tail.splitlines()[-1] if tail else "no output"),
+                        step="start", log=tail.splitlines()) from None
 
     answering = None
     if wait > 0:

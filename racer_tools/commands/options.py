@@ -32,6 +32,21 @@ class ProjectOptions:
         return validate(path, self.command, self.environment, source, settings)
 
 
+class ApiOptions:
+    api_url = cli.SwitchAttr(["--api-url"], str, default=None,
+                             help="Act through this racer server (default: RACER_API_URL)")
+
+    @property
+    def client(self):
+        """A client of the racer server, or None to act on the local engine."""
+        from .. import remote
+        return remote.from_env(self.api_url)
+
+    def remote_args(self) -> dict:
+        return {"path": self.git or self.path or ".", "command": self.command,
+                "environment": self.environment, "ref": self.ref, "subdir": self.subdir}
+
+
 class RunOptions:
     ports = cli.SwitchAttr(["--ports"], str, list=True,
                            help="Publish a port, HOST:CONTAINER (repeatable, or comma-separated)")

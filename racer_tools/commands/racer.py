@@ -15,7 +15,8 @@ from ..project import load_project
 from ..settings import Settings
 from ..steps import build_image, render, require_variables, run_image, target_platform
 from ..up import parse_env, parse_ports
-from .options import ProjectOptions, RunOptions
+from .. import remote
+from .options import ApiOptions, ProjectOptions, RunOptions
 
 
 class Racer(Group):
@@ -29,7 +30,7 @@ class Racer(Group):
 
 
 @Racer.subcommand("run")
-class Run(ProjectOptions, RunOptions, Command):
+class Run(ApiOptions, ProjectOptions, RunOptions, Command):
     """Validate, render, build and run a project: the whole pipeline.
 
     Example: racer run --path test-project --ports 8080:8000
@@ -40,27 +41,41 @@ class Run(ProjectOptions, RunOptions, Command):
     def execute(self):
         # Bad ports or variables should fail before minutes of building.
         parse_ports(self.port_specs)
-        settings = Settings.load()
-        doc = self.validated(settings)
-        require_variables(doc, parse_env(self.env))
-        doc = build_image(render(doc, settings), settings, self.relock)
-        doc = run_image(doc, self.port_specs, self.env, self.name, self.wait)
+        client = self.client
+        if client:
+            if self.relock:
+                raise UsageError("--relock works on the local engine only")
+            doc = remote.run(client, ports=self.port_specs, env=self.env, name=self.name,
+                             wait=self.wait, **self.remote_args())
+        else:
+            doc = self.deploy()
         container = doc["container"]
         where = ", ".join(container["urls"]) or "no published ports"
         print(f"racer: {doc['project']['name']} runs in {container['name']} ({where})",
               file=sys.stderr)
         return doc
 
+    def deploy(self) -> dict:
+        settings = Settings.load()
+        doc = self.validated(settings)
+        require_variables(doc, parse_env(self.env))
+        doc = build_image(render(doc, settings), settings, self.relock)
+        return run_image(doc, self.port_specs, self.env, self.name, self.wait)
+
 
 @Racer.subcommand("validate")
-class ValidateCmd(ProjectOptions, Command):
+class ValidateCmd(ApiOptions, ProjectOptions, Command):
     """Check a project and list its environments and commands.
 
     Example: racer validate --path test-project
     """
 
     def execute(self):
-        doc = self.validated(Settings.load())
+        client = self.client
+        if client:
+            doc = remote.validate(client, **self.remote_args())
+        else:
+            doc = self.validated(Settings.load())
         project = doc["project"]
         print(f"racer: {project['name']} is valid: environments "
               f"{', '.join(project['environments'])}; commands "
@@ -71,7 +86,7 @@ class ValidateCmd(ProjectOptions, Command):
 
 
 @Racer.subcommand("dockerfile")
-class Dockerfile(ProjectOptions, Command):
+class Dockerfile(ApiOptions, ProjectOptions, Command):
     """Print the Dockerfile racer would build, or write it with --output.
 
     Example: racer dockerfile --path test-project --output Dockerfile
@@ -80,8 +95,12 @@ class Dockerfile(ProjectOptions, Command):
     output = cli.SwitchAttr(["-o", "--output"], str, default=None, help="Write to this file")
 
     def execute(self):
-        settings = Settings.load()
-        doc = render(self.validated(settings), settings)
+        client = self.client
+        if client:
+            doc = remote.dockerfile(client, **self.remote_args())
+        else:
+            settings = Settings.load()
+            doc = render(self.validated(settings), settings)
         if self.output is None:
             sys.stdout.flush()
             from ..cli import Output
@@ -109,7 +128,7 @@ class Lock(ProjectOptions, Command):
 
 
 @Racer.subcommand("status")
-class Status(Command):
+class Status(ApiOptions, Command):
     """Show the engine and racer's containers, or one container.
 
     Example: racer status --container-id racer-test-project-1a2b3c
@@ -122,6 +141,9 @@ class Status(Command):
     def execute(self):
         if self.container_id and self.list_all:
             raise UsageError("use either --list or --container-id")
+        client = self.client
+        if client:
+            return remote.status(client, self.container_id, self.list_all)
         if self.container_id:
             return containers.status(self.container_id)
         if self.list_all:
