@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rattler
-from rattler import BuildString, GenericVirtualPackage, MatchSpec, Platform
+from rattler import BuildString, GenericVirtualPackage, MatchSpec, Subdir
 from rattler import exceptions as rattler_errors
 from rattler.networking import Client, MirrorMiddleware
 from rattler.package import PackageName
@@ -173,7 +173,7 @@ def install(records: list, prefix: Path, settings: Settings, condarc: Condarc,
             records,
             target_prefix=prefix,
             cache_dir=settings.cache_dir / "pkgs",
-            platform=Platform(platform),
+            platform=Subdir(platform),
             alternative_target_prefix=ENV_PREFIX,
             client=_client(settings, condarc),
             show_progress=False,
