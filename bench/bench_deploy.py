@@ -30,11 +30,11 @@ import jinja2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from racer_tools import conda, engine  # noqa: E402
-from racer_tools.context import project_files  # noqa: E402
-from racer_tools.project import load_project  # noqa: E402
-from racer_tools.render import _double_quoted  # noqa: E402
-from racer_tools.settings import APP_DIR, ENV_PREFIX, Settings  # noqa: E402
+from racer_tools import conda, engine
+from racer_tools.context import project_files
+from racer_tools.project import load_project
+from racer_tools.render import _double_quoted
+from racer_tools.settings import APP_DIR, ENV_PREFIX, Settings
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent
@@ -66,10 +66,18 @@ def timed(step) -> float:
 
 
 def sh(*cmd, env=None, cwd=None) -> str:
-    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                            env=env, cwd=cwd)
+    result = subprocess.run(
+        [str(c) for c in cmd],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{result.stderr[-2000:]}")
+        raise RuntimeError(
+            f"{' '.join(map(str, cmd))} failed:\n{result.stderr[-2000:]}"
+        )
     return result.stdout
 
 
@@ -87,8 +95,11 @@ def du(path: Path) -> int:
 
 def touch_code(project: Path, n: int) -> None:
     main = project / "main.py"
-    main.write_text(main.read_text().replace('"World"', f'"World {n}"').replace(
-        f'"World {n - 1}"', f'"World {n}"'))
+    main.write_text(
+        main.read_text()
+        .replace('"World"', f'"World {n}"')
+        .replace(f'"World {n - 1}"', f'"World {n}"')
+    )
 
 
 class Bench:
@@ -108,8 +119,17 @@ class Bench:
 
     def racer_deploy(self) -> dict:
         port = free_port()
-        out = sh(BIN / "racer", "run", "--path", self.project, "--ports", f"{port}:8000",
-                 "--wait", "0", env=self.env)
+        out = sh(
+            BIN / "racer",
+            "run",
+            "--path",
+            self.project,
+            "--ports",
+            f"{port}:8000",
+            "--wait",
+            "0",
+            env=self.env,
+        )
         wait_for_200(port)
         doc = json.loads(out)
         self.images.add(doc["image"]["id"])
@@ -132,10 +152,28 @@ class Bench:
             shutil.copy2(self.project / rel, target)
         return ctx
 
-    def docker_deploy(self, ctx: Path, tag: str, dockerfile: str = "Dockerfile",
-                      no_cache: bool = False) -> None:
-        sh("docker", "build", "-q", "--force-rm", *(["--no-cache"] if no_cache else []),
-           "--network", "host", "-f", ctx / dockerfile, "-t", tag, ctx, env=LEGACY_BUILDER)
+    def docker_deploy(
+        self,
+        ctx: Path,
+        tag: str,
+        dockerfile: str = "Dockerfile",
+        no_cache: bool = False,
+    ) -> None:
+        sh(
+            "docker",
+            "build",
+            "-q",
+            "--force-rm",
+            *(["--no-cache"] if no_cache else []),
+            "--network",
+            "host",
+            "-f",
+            ctx / dockerfile,
+            "-t",
+            tag,
+            ctx,
+            env=LEGACY_BUILDER,
+        )
         self.images.add(self.client.images.get(tag).id)
         port = free_port()
         cid = sh("docker", "run", "-d", "--init", "-p", f"{port}:8000", tag).strip()
@@ -151,9 +189,22 @@ class Bench:
         env.dependencies = ["python=3.11", "pip"]
         staged = conda.stage(env, project.condarc, self.settings, engine.platform())
         ctx = self.work / "installer"
-        shutil.copytree(staged.prefix, ctx / "env", symlinks=True, copy_function=os.link)
-        sh(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-           "--only-binary", ":all:", "-d", ctx / "wheels", "py-rattler==0.28.0")
+        shutil.copytree(
+            staged.prefix, ctx / "env", symlinks=True, copy_function=os.link
+        )
+        sh(
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "-d",
+            ctx / "wheels",
+            "py-rattler==0.28.0",
+        )
         shutil.copy(HERE / "install_env.py", ctx / "install-env.py")
         (ctx / "Dockerfile").write_text(
             f"FROM {self.settings.base_image}\n"
@@ -161,7 +212,8 @@ class Bench:
             "COPY wheels/ /tmp/wheels/\n"
             "RUN /opt/env/bin/python -m pip install --no-index --no-cache-dir /tmp/wheels/* "
             "&& rm -r /tmp/wheels && mv /opt/env /opt/installer\n"
-            "COPY install-env.py /opt/installer/install-env.py\n")
+            "COPY install-env.py /opt/installer/install-env.py\n"
+        )
         tag = "racer-bench-installer:latest"
         sh("docker", "build", "-q", "--force-rm", "-t", tag, ctx, env=LEGACY_BUILDER)
         self.images.add(self.client.images.get(tag).id)
@@ -176,24 +228,39 @@ class Bench:
         ctx = self.work / "baseline"
         shutil.rmtree(ctx, ignore_errors=True)
         (ctx / "app").mkdir(parents=True)
-        (ctx / "environment.json").write_text(json.dumps({
-            "channels": channels,
-            "specs": conda.conda_specs(env),
-            "mirrors": conda.mirror_map(self.settings, project.condarc),
-            "platform": platform,
-            "virtual": [[str(v.name.normalized), str(v.version), str(v.build_string)]
-                        for v in conda.virtual_packages(self.settings, platform)],
-        }))
-        template = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE),
-                                      undefined=jinja2.StrictUndefined,
-                                      trim_blocks=True, lstrip_blocks=True)
+        (ctx / "environment.json").write_text(
+            json.dumps(
+                {
+                    "channels": channels,
+                    "specs": conda.conda_specs(env),
+                    "mirrors": conda.mirror_map(self.settings, project.condarc),
+                    "platform": platform,
+                    "virtual": [
+                        [str(v.name.normalized), str(v.version), str(v.build_string)]
+                        for v in conda.virtual_packages(self.settings, platform)
+                    ],
+                }
+            )
+        )
+        template = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         template.filters["dq"] = _double_quoted
-        (ctx / "Dockerfile").write_text(template.get_template(
-            "Dockerfile.baseline.j2").render(
-                installer_image=installer, base_image=self.settings.base_image,
-                env_prefix=ENV_PREFIX, app_dir=APP_DIR, project=project.name,
-                environment="default", cmd=["/bin/sh", "-c", command.cmd],
-                variables=sorted(project.variables_for(command).items())))
+        (ctx / "Dockerfile").write_text(
+            template.get_template("Dockerfile.baseline.j2").render(
+                installer_image=installer,
+                base_image=self.settings.base_image,
+                env_prefix=ENV_PREFIX,
+                app_dir=APP_DIR,
+                project=project.name,
+                environment="default",
+                cmd=["/bin/sh", "-c", command.cmd],
+                variables=sorted(project.variables_for(command).items()),
+            )
+        )
         return ctx
 
     def copy_app(self, ctx: Path) -> None:
@@ -235,26 +302,39 @@ def main() -> int:
         touch_code(bench.project, 2)
         bench.copy_app(ctx)
         figures["bare docker warm"] = timed(
-            lambda: bench.docker_deploy(ctx, "racer-bench-bare:latest"))
+            lambda: bench.docker_deploy(ctx, "racer-bench-bare:latest")
+        )
 
         installer = bench.installer_image()
         touch_code(bench.project, 3)
         ctx = bench.baseline_context(installer)
         bench.copy_app(ctx)
         figures["baseline cold"] = timed(
-            lambda: bench.docker_deploy(ctx, "racer-bench-baseline:latest", no_cache=True))
+            lambda: bench.docker_deploy(
+                ctx, "racer-bench-baseline:latest", no_cache=True
+            )
+        )
         touch_code(bench.project, 4)
         bench.copy_app(ctx)
         figures["baseline warm"] = timed(
-            lambda: bench.docker_deploy(ctx, "racer-bench-baseline:latest"))
+            lambda: bench.docker_deploy(ctx, "racer-bench-baseline:latest")
+        )
 
         image = bench.client.images.get(bench.last["image"]["id"])
         base = bench.client.images.get(bench.settings.base_image)
         env_bytes = du(Path(bench.last["image"]["environment"]["prefix"]))
-        app_bytes = sum((bench.project / f).stat().st_size
-                        for f in project_files(bench.project))
+        app_bytes = sum(
+            (bench.project / f).stat().st_size for f in project_files(bench.project)
+        )
         parts = base.attrs["Size"] + env_bytes + app_bytes
-        report(figures, image.attrs["Size"], base.attrs["Size"], env_bytes, app_bytes, parts)
+        report(
+            figures,
+            image.attrs["Size"],
+            base.attrs["Size"],
+            env_bytes,
+            app_bytes,
+            parts,
+        )
     finally:
         bench.cleanup()
         shutil.rmtree(work, ignore_errors=True)
@@ -266,19 +346,27 @@ def report(t: dict, image: int, base: int, env: int, app: int, parts: int) -> No
     print("deploy of test-project until its first HTTP 200 (seconds)")
     print(f"  {'':28}{'cold':>8}{'warm':>8}")
     print(f"  {'racer':28}{t['racer cold']:8.2f}{t['racer warm']:8.2f}")
-    print(f"  {'baseline (install in build)':28}{t['baseline cold']:8.2f}"
-          f"{t['baseline warm']:8.2f}")
+    print(
+        f"  {'baseline (install in build)':28}{t['baseline cold']:8.2f}"
+        f"{t['baseline warm']:8.2f}"
+    )
     print(f"  {'bare docker build + run':28}{'':>8}{t['bare docker warm']:8.2f}")
     print()
-    print(f"  racer cold / baseline cold      {t['racer cold'] / t['baseline cold']:.2f}"
-          "   (target <= 1.00)")
-    print(f"  racer warm / bare docker warm   {t['racer warm'] / t['bare docker warm']:.2f}"
-          "   (target <= 1.50)")
+    print(
+        f"  racer cold / baseline cold      {t['racer cold'] / t['baseline cold']:.2f}"
+        "   (target <= 1.00)"
+    )
+    print(
+        f"  racer warm / bare docker warm   {t['racer warm'] / t['bare docker warm']:.2f}"
+        "   (target <= 1.50)"
+    )
     print()
     print("image size (MiB)")
-    print(f"  image {image / mb:.1f} = {image / parts:.3f} x parts {parts / mb:.1f} "
-          f"(base {base / mb:.1f} + environment {env / mb:.1f} + project {app / mb:.3f})"
-          "   (target <= 1.15)")
+    print(
+        f"  image {image / mb:.1f} = {image / parts:.3f} x parts {parts / mb:.1f} "
+        f"(base {base / mb:.1f} + environment {env / mb:.1f} + project {app / mb:.3f})"
+        "   (target <= 1.15)"
+    )
 
 
 if __name__ == "__main__":

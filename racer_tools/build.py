@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import re
-
 from pathlib import Path
 
 import docker.errors
@@ -59,10 +58,17 @@ def _stream_build(api, context, tag: str, buildargs: dict, settings: Settings) -
     tail: list[str] = []
     image_id = None
     try:
-        for chunk in api.build(fileobj=context, custom_context=True, tag=tag,
-                               rm=True, forcerm=True, decode=True,
-                               buildargs=buildargs, network_mode="host",
-                               timeout=settings.build_timeout):
+        for chunk in api.build(
+            fileobj=context,
+            custom_context=True,
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            buildargs=buildargs,
+            network_mode="host",
+            timeout=settings.build_timeout,
+        ):
             if "stream" in chunk:
                 for line in chunk["stream"].splitlines():
                     if line.strip():
@@ -75,12 +81,18 @@ def _stream_build(api, context, tag: str, buildargs: dict, settings: Settings) -
                 image_id = chunk["aux"]["ID"]
             if "error" in chunk:
                 raise BuildFailed(
-                    "the image build failed: " + chunk["error"].strip().splitlines()[-1],
-                    step="docker build", log=tail)
+                    "the image build failed: "
+                    + chunk["error"].strip().splitlines()[-1],
+                    step="docker build",
+                    log=tail,
+                )
     except (docker.errors.APIError, docker.errors.BuildError) as exc:
         _remove_step_images(api, step_images)
-        raise BuildFailed(f"the image build failed: {exc.explanation if hasattr(exc, 'explanation') else exc}",
-                          step="docker build", log=tail) from None
+        raise BuildFailed(
+            f"the image build failed: {exc.explanation if hasattr(exc, 'explanation') else exc}",
+            step="docker build",
+            log=tail,
+        ) from None
     except BuildFailed:
         _remove_step_images(api, step_images)
         raise
@@ -103,8 +115,13 @@ def pip_settings(requirements: list[str]) -> dict:
     return {name: os.environ[name] for name in PIP_SETTINGS if os.environ.get(name)}
 
 
-def stage_environment(project: Project, environment: str, settings: Settings,
-                      platform: str, relock: bool = False):
+def stage_environment(
+    project: Project,
+    environment: str,
+    settings: Settings,
+    platform: str,
+    relock: bool = False,
+):
     """Stage the environment from its lock where it has one, else by solving.
 
     Returns the staged environment, the pip requirements and any warnings.
@@ -116,31 +133,47 @@ def stage_environment(project: Project, environment: str, settings: Settings,
     if env.lock:
         path = project.path / env.lock
         locked = lock.locked_records(env, path, platform)
-        staged = conda.stage(env, project.condarc, settings, platform,
-                             locked_records=locked.records, lock_text=path.read_text())
+        staged = conda.stage(
+            env,
+            project.condarc,
+            settings,
+            platform,
+            locked_records=locked.records,
+            lock_text=path.read_text(),
+        )
         return staged, locked.pip or env.pip, [w.to_json() for w in locked.warnings]
     return conda.stage(env, project.condarc, settings, platform), env.pip, []
 
 
-def relock_environment(project: Project, environment: str, settings: Settings,
-                       platform: str) -> Path:
+def relock_environment(
+    project: Project, environment: str, settings: Settings, platform: str
+) -> Path:
     """Solve the environment anew and write its lock next to the project."""
     env = project.environments[environment]
     channels = conda.resolve_channels(env, project.condarc)
     records = conda.solve(env, channels, settings, project.condarc, platform)
-    written = lock.write_lock(records, env, platform, lock.lock_path(project.path, env.name))
+    written = lock.write_lock(
+        records, env, platform, lock.lock_path(project.path, env.name)
+    )
     log.warning("racer: wrote %s", written.name)
     return written
 
 
-def build_image(project: Project, command_name: str, environment: str, dockerfile: str,
-                settings: Settings, source: dict | None = None,
-                relock: bool = False) -> dict:
+def build_image(
+    project: Project,
+    command_name: str,
+    environment: str,
+    dockerfile: str,
+    settings: Settings,
+    source: dict | None = None,
+    relock: bool = False,
+) -> dict:
     """Stage the environment, build the image, and describe the result."""
     api = engine.client().api
     platform = settings.platform or engine.platform()
     staged, requirements, warnings = stage_environment(
-        project, environment, settings, platform, relock)
+        project, environment, settings, platform, relock
+    )
 
     ident = identity(project, command_name, (source or {}).get("origin"))
     tag = image_tag(project, ident)
@@ -150,7 +183,8 @@ def build_image(project: Project, command_name: str, environment: str, dockerfil
         "racer.env-key": staged.key,
         "racer.platform": platform,
         "racer.packages": json.dumps(
-            [f"{p['name']}={p['version']}={p['build']}" for p in staged.packages]),
+            [f"{p['name']}={p['version']}={p['build']}" for p in staged.packages]
+        ),
     }
     for key, value in (source or {}).items():
         if value is not None:
@@ -158,9 +192,12 @@ def build_image(project: Project, command_name: str, environment: str, dockerfil
     buildargs = {BUILD_LABELS[k]: v for k, v in labels.items() if k in BUILD_LABELS}
 
     log.info("building %s", tag)
-    with write_context(dockerfile, staged.prefix, project.path, requirements) as context:
-        image_id = _stream_build(api, context, tag, {**buildargs, **pip_settings(requirements)},
-                                 settings)
+    with write_context(
+        dockerfile, staged.prefix, project.path, requirements
+    ) as context:
+        image_id = _stream_build(
+            api, context, tag, {**buildargs, **pip_settings(requirements)}, settings
+        )
     return {
         "id": image_id,
         "tag": tag,

@@ -52,13 +52,16 @@ def read_input() -> dict:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError:
-        raise BadInput("the input is not a JSON document: did the previous command fail?") \
-            from None
+        raise BadInput(
+            "the input is not a JSON document: did the previous command fail?"
+        ) from None
     if not isinstance(doc, dict):
         raise BadInput("the input is not a JSON object")
     if "error" in doc:
-        raise BadInput("the previous command failed: " + str(doc["error"].get("message")),
-                       previous=doc["error"])
+        raise BadInput(
+            "the previous command failed: " + str(doc["error"].get("message")),
+            previous=doc["error"],
+        )
     return doc
 
 
@@ -85,7 +88,9 @@ def _usage_errors_as_json():
 class Command(cli.Application):
     """Base of racer's commands."""
 
-    verbose = cli.Flag(["-v", "--verbose"], help="Show progress, build output included, on stderr")
+    verbose = cli.Flag(
+        ["-v", "--verbose"], help="Show progress, build output included, on stderr"
+    )
     debug = cli.Flag(["--debug"], help="Show the traceback of an error")
 
     @classmethod
@@ -120,8 +125,10 @@ class Command(cli.Application):
             return self.fail(exc)
         except KeyboardInterrupt:
             return self.fail(RacerError("interrupted"))
-        except Exception as exc:  # the last line of defence: never a bare traceback
-            return self.fail(RacerError(f"unexpected error: {type(exc).__name__}: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback
+            return self.fail(
+                RacerError(f"unexpected error: {type(exc).__name__}: {exc}")
+            )
         if isinstance(result, int):
             return result
         if result is not None:
@@ -148,7 +155,9 @@ class Group(Command):
 
     def main(self, *args):
         if args:
-            print(f"{self.PROGNAME}: error: unknown command '{args[0]}'", file=sys.stderr)
+            print(
+                f"{self.PROGNAME}: error: unknown command '{args[0]}'", file=sys.stderr
+            )
             emit(UsageError(f"unknown command '{args[0]}'").to_json())
             return USAGE
         if not self.nested_command:
@@ -157,4 +166,4 @@ class Group(Command):
         return 0
 
 
-__all__ = ["Command", "Group", "emit", "emit_line", "read_input", "FAILED"]
+__all__ = ["FAILED", "Command", "Group", "emit", "emit_line", "read_input"]

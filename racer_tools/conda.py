@@ -95,8 +95,11 @@ def _client(settings: Settings, condarc: Condarc) -> Client:
 
 def virtual_packages(settings: Settings, platform: str) -> list[GenericVirtualPackage]:
     """What the image offers the solver: the base image's glibc, a Linux kernel."""
+
     def virtual(name, version, build="0"):
-        return GenericVirtualPackage(PackageName(name), Version(version), BuildString(build))
+        return GenericVirtualPackage(
+            PackageName(name), Version(version), BuildString(build)
+        )
 
     arch = "x86_64" if platform == "linux-64" else platform.split("-", 1)[1]
     return [
@@ -107,8 +110,14 @@ def virtual_packages(settings: Settings, platform: str) -> list[GenericVirtualPa
     ]
 
 
-def environment_key(env: Environment, channels: list[str], settings: Settings,
-                    condarc: Condarc, platform: str, lock_text: str | None) -> str:
+def environment_key(
+    env: Environment,
+    channels: list[str],
+    settings: Settings,
+    condarc: Condarc,
+    platform: str,
+    lock_text: str | None,
+) -> str:
     """Everything that decides the staged environment's content, hashed."""
     inputs = {
         "format": STAGE_FORMAT,
@@ -145,8 +154,13 @@ async def _solve(env: Environment, channels, settings, condarc, platform):
     )
 
 
-def solve(env: Environment, channels: list[str], settings: Settings,
-          condarc: Condarc, platform: str) -> list:
+def solve(
+    env: Environment,
+    channels: list[str],
+    settings: Settings,
+    condarc: Condarc,
+    platform: str,
+) -> list:
     log.info("solving environment '%s' from %s", env.name, ", ".join(channels))
     try:
         return asyncio.run(_solve(env, channels, settings, condarc, platform))
@@ -154,52 +168,79 @@ def solve(env: Environment, channels: list[str], settings: Settings,
         reason = " ".join(str(exc).split())
         raise SolveFailed(
             f"environment '{env.name}' does not solve: {reason}",
-            environment=env.name, files=env.files, step="solve",
+            environment=env.name,
+            files=env.files,
+            step="solve",
         ) from None
-    except (rattler_errors.GatewayError, rattler_errors.FetchRepoDataError,
-            rattler_errors.InvalidChannelError, rattler_errors.IoError) as exc:
+    except (
+        rattler_errors.GatewayError,
+        rattler_errors.FetchRepoDataError,
+        rattler_errors.InvalidChannelError,
+        rattler_errors.IoError,
+    ) as exc:
         reason = " ".join(str(exc).split())
         raise SolveFailed(
             f"cannot read channels for environment '{env.name}': {reason}",
-            environment=env.name, channels=channels, step="solve",
+            environment=env.name,
+            channels=channels,
+            step="solve",
         ) from None
 
 
-def install(records: list, prefix: Path, settings: Settings, condarc: Condarc,
-            platform: str) -> None:
+def install(
+    records: list, prefix: Path, settings: Settings, condarc: Condarc, platform: str
+) -> None:
     log.info("installing %d packages", len(records))
     try:
-        asyncio.run(rattler.install(
-            records,
-            target_prefix=prefix,
-            cache_dir=settings.cache_dir / "pkgs",
-            platform=Subdir(platform),
-            alternative_target_prefix=ENV_PREFIX,
-            client=_client(settings, condarc),
-            show_progress=False,
-            execute_link_scripts=False,
-        ))
-    except (rattler_errors.InstallerError, rattler_errors.TransactionError,
-            rattler_errors.LinkError, rattler_errors.IoError,
-            rattler_errors.ExtractError) as exc:
+        asyncio.run(
+            rattler.install(
+                records,
+                target_prefix=prefix,
+                cache_dir=settings.cache_dir / "pkgs",
+                platform=Subdir(platform),
+                alternative_target_prefix=ENV_PREFIX,
+                client=_client(settings, condarc),
+                show_progress=False,
+                execute_link_scripts=False,
+            )
+        )
+    except (
+        rattler_errors.InstallerError,
+        rattler_errors.TransactionError,
+        rattler_errors.LinkError,
+        rattler_errors.IoError,
+        rattler_errors.ExtractError,
+    ) as exc:
         reason = " ".join(str(exc).split())
-        raise SolveFailed(f"cannot install the environment: {reason}",
-                          step="install") from None
+        raise SolveFailed(
+            f"cannot install the environment: {reason}", step="install"
+        ) from None
 
 
 def package_list(records: list) -> list[dict]:
     return sorted(
-        ({"name": str(r.name.normalized), "version": str(r.version),
-          "build": str(r.build), "url": str(r.url),
-          "sha256": r.sha256.hex() if r.sha256 else None}
-         for r in records),
+        (
+            {
+                "name": str(r.name.normalized),
+                "version": str(r.version),
+                "build": str(r.build),
+                "url": str(r.url),
+                "sha256": r.sha256.hex() if r.sha256 else None,
+            }
+            for r in records
+        ),
         key=lambda p: p["name"],
     )
 
 
-def stage(env: Environment, condarc: Condarc, settings: Settings, platform: str,
-          locked_records: list | None = None, lock_text: str | None = None,
-          ) -> StagedEnvironment:
+def stage(
+    env: Environment,
+    condarc: Condarc,
+    settings: Settings,
+    platform: str,
+    locked_records: list | None = None,
+    lock_text: str | None = None,
+) -> StagedEnvironment:
     """The environment installed under the cache, reused when nothing changed."""
     channels = resolve_channels(env, condarc)
     key = environment_key(env, channels, settings, condarc, platform, lock_text)
@@ -207,10 +248,15 @@ def stage(env: Environment, condarc: Condarc, settings: Settings, platform: str,
     if (root / "packages.json").is_file():
         log.info("reusing the staged environment %s", key)
         packages = json.loads((root / "packages.json").read_text())
-        return StagedEnvironment(key, root / "env", root / "conda-lock.yml", packages, True)
+        return StagedEnvironment(
+            key, root / "env", root / "conda-lock.yml", packages, True
+        )
 
-    records = locked_records if locked_records is not None else solve(
-        env, channels, settings, condarc, platform)
+    records = (
+        locked_records
+        if locked_records is not None
+        else solve(env, channels, settings, condarc, platform)
+    )
     root.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root.parent))
     try:
@@ -221,7 +267,9 @@ def stage(env: Environment, condarc: Condarc, settings: Settings, platform: str,
         _publish(work, root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return StagedEnvironment(key, root / "env", root / "conda-lock.yml", packages, False)
+    return StagedEnvironment(
+        key, root / "env", root / "conda-lock.yml", packages, False
+    )
 
 
 def _publish(work: Path, root: Path) -> None:

@@ -11,8 +11,8 @@ import re
 import docker.errors
 
 from . import engine
-from .errors import Conflict, NotFound
 from .engine import BUILT_FILTER, MANAGED, MANAGED_FILTER
+from .errors import Conflict, NotFound
 
 EXIT_STATUS = re.compile(r"^Exited \((-?\d+)\)")
 
@@ -40,8 +40,9 @@ def _document(*, id, name, image, status, exit_code, started_at, labels, ports) 
         "command": labels.get("racer.command"),
         "environment": labels.get("racer.environment"),
         "ports": ports,
-        "urls": [f"http://localhost:{hosts[0].rsplit(':', 1)[1]}"
-                 for hosts in ports.values()],
+        "urls": [
+            f"http://localhost:{hosts[0].rsplit(':', 1)[1]}" for hosts in ports.values()
+        ],
     }
 
 
@@ -49,14 +50,21 @@ def describe(container) -> dict:
     """A container as racer shows it, from the engine's full inspection."""
     attrs = container.attrs
     state = attrs.get("State", {})
-    bindings = [(port, b.get("HostIp"), b.get("HostPort"))
-                for port, binds in (attrs.get("NetworkSettings", {}).get("Ports") or {}).items()
-                for b in binds or []]
+    bindings = [
+        (port, b.get("HostIp"), b.get("HostPort"))
+        for port, binds in (attrs.get("NetworkSettings", {}).get("Ports") or {}).items()
+        for b in binds or []
+    ]
     return _document(
-        id=container.id, name=container.name,
-        image=(attrs.get("Config") or {}).get("Image"), status=container.status,
-        exit_code=state.get("ExitCode"), started_at=state.get("StartedAt"),
-        labels=container.labels or {}, ports=_published(bindings))
+        id=container.id,
+        name=container.name,
+        image=(attrs.get("Config") or {}).get("Image"),
+        status=container.status,
+        exit_code=state.get("ExitCode"),
+        started_at=state.get("StartedAt"),
+        labels=container.labels or {},
+        ports=_published(bindings),
+    )
 
 
 def _summarize(entry: dict) -> dict:
@@ -66,18 +74,27 @@ def _summarize(entry: dict) -> dict:
     if status == "exited":
         match = EXIT_STATUS.match(entry.get("Status", ""))
         exit_code = int(match.group(1)) if match else None
-    bindings = [(f"{p['PrivatePort']}/{p['Type']}", p.get("IP"), str(p.get("PublicPort", "")))
-                for p in entry.get("Ports") or []]
+    bindings = [
+        (f"{p['PrivatePort']}/{p['Type']}", p.get("IP"), str(p.get("PublicPort", "")))
+        for p in entry.get("Ports") or []
+    ]
     return _document(
-        id=entry["Id"], name=(entry.get("Names") or ["/"])[0].lstrip("/"),
-        image=entry.get("Image"), status=status, exit_code=exit_code,
-        started_at=None, labels=entry.get("Labels") or {}, ports=_published(bindings))
+        id=entry["Id"],
+        name=(entry.get("Names") or ["/"])[0].lstrip("/"),
+        image=entry.get("Image"),
+        status=status,
+        exit_code=exit_code,
+        started_at=None,
+        labels=entry.get("Labels") or {},
+        ports=_published(bindings),
+    )
 
 
 def list_containers(all: bool = True) -> list[dict]:
     found = engine.client().api.containers(all=all, filters=MANAGED_FILTER)
-    return sorted((_summarize(c) for c in found),
-                  key=lambda c: (c["project"] or "", c["name"]))
+    return sorted(
+        (_summarize(c) for c in found), key=lambda c: (c["project"] or "", c["name"])
+    )
 
 
 def get(container_id: str):
@@ -85,13 +102,19 @@ def get(container_id: str):
     try:
         container = engine.client().containers.get(container_id)
     except docker.errors.NotFound:
-        raise NotFound(f"no racer container '{container_id}'", container=container_id) from None
+        raise NotFound(
+            f"no racer container '{container_id}'", container=container_id
+        ) from None
     except docker.errors.APIError as exc:
-        raise NotFound(f"no racer container '{container_id}': {exc.explanation}",
-                       container=container_id) from None
+        raise NotFound(
+            f"no racer container '{container_id}': {exc.explanation}",
+            container=container_id,
+        ) from None
     if (container.labels or {}).get(MANAGED) != "true":
-        raise NotFound(f"no racer container '{container_id}' (racer does not manage it)",
-                       container=container_id)
+        raise NotFound(
+            f"no racer container '{container_id}' (racer does not manage it)",
+            container=container_id,
+        )
     return container
 
 
@@ -103,12 +126,22 @@ def status(container_id: str) -> dict:
     return doc
 
 
-def logs(container_id: str, tail: int | None = None, since: int | None = None,
-         follow: bool = False):
+def logs(
+    container_id: str,
+    tail: int | None = None,
+    since: int | None = None,
+    follow: bool = False,
+):
     """The container's output: bytes, or an iterator of chunks when following."""
     container = get(container_id)
-    return container.logs(stdout=True, stderr=True, tail=tail if tail is not None else "all",
-                          since=since, follow=follow, stream=follow)
+    return container.logs(
+        stdout=True,
+        stderr=True,
+        tail=tail if tail is not None else "all",
+        since=since,
+        follow=follow,
+        stream=follow,
+    )
 
 
 def stop(container_id: str, timeout: int = 10) -> dict:
@@ -121,8 +154,10 @@ def stop(container_id: str, timeout: int = 10) -> dict:
 def remove(container_id: str, force: bool = False) -> dict:
     container = get(container_id)
     if container.status == "running" and not force:
-        raise Conflict(f"container {container.name} is running; stop it first or use --force",
-                       container=container.name)
+        raise Conflict(
+            f"container {container.name} is running; stop it first or use --force",
+            container=container.name,
+        )
     doc = describe(container)
     image = container.attrs.get("Image")
     container.remove(force=force)
@@ -137,7 +172,9 @@ def remove_image_if_unused(image_id: str | None) -> None:
     client = engine.client()
     try:
         image = client.images.get(image_id)
-        if image.tags or client.containers.list(all=True, filters={"ancestor": image_id}):
+        if image.tags or client.containers.list(
+            all=True, filters={"ancestor": image_id}
+        ):
             return
         client.images.remove(image_id)
     except docker.errors.APIError:
@@ -150,7 +187,8 @@ def cleanup() -> dict:
     removed = []
     for status_name in ("exited", "created", "dead"):
         for container in client.containers.list(
-                all=True, filters={**MANAGED_FILTER, "status": status_name}):
+            all=True, filters={**MANAGED_FILTER, "status": status_name}
+        ):
             image = container.attrs.get("Image")
             removed.append(describe(container))
             container.remove()

@@ -10,8 +10,18 @@ import tempfile
 from pathlib import Path
 
 # Never shipped: version control, local environments, caches.
-ALWAYS_IGNORED = (".git", ".hg", ".svn", "envs", ".racer", "__pycache__", "*.pyc",
-                  ".venv", ".mypy_cache", ".pytest_cache")
+ALWAYS_IGNORED = (
+    ".git",
+    ".hg",
+    ".svn",
+    "envs",
+    ".racer",
+    "__pycache__",
+    "*.pyc",
+    ".venv",
+    ".mypy_cache",
+    ".pytest_cache",
+)
 
 
 def _read_patterns(path: Path) -> list[str]:
@@ -61,7 +71,9 @@ def project_files(project_dir: Path) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(project_dir):
         base = Path(dirpath).relative_to(project_dir).as_posix()
         prefix = "" if base == "." else base + "/"
-        dirnames[:] = sorted(d for d in dirnames if not is_ignored(prefix + d, patterns))
+        dirnames[:] = sorted(
+            d for d in dirnames if not is_ignored(prefix + d, patterns)
+        )
         for name in sorted(filenames):
             rel = prefix + name
             path = project_dir / rel
@@ -80,14 +92,17 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def write_context(dockerfile: str, env_prefix: Path, project_dir: Path,
-                  requirements: list[str]) -> tempfile.SpooledTemporaryFile:
+def write_context(
+    dockerfile: str, env_prefix: Path, project_dir: Path, requirements: list[str]
+) -> tempfile.SpooledTemporaryFile:
     """A tar of the Dockerfile, the staged environment and the project's files."""
-    out = tempfile.TemporaryFile(prefix="racer-context-")
+    out = tempfile.TemporaryFile(prefix="racer-context-")  # noqa: SIM115 - the caller closes it
     with tarfile.open(fileobj=out, mode="w") as tar:
         _add_bytes(tar, "Dockerfile", dockerfile.encode())
         if requirements:
-            _add_bytes(tar, "requirements.txt", ("\n".join(requirements) + "\n").encode())
+            _add_bytes(
+                tar, "requirements.txt", ("\n".join(requirements) + "\n").encode()
+            )
         tar.add(env_prefix, arcname="env")
         info = tarfile.TarInfo("app")
         info.type, info.mode = tarfile.DIRTYPE, 0o755

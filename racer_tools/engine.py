@@ -35,5 +35,9 @@ def client() -> docker.DockerClient:
 def platform() -> str:
     """The conda platform of the engine's machine, which the image runs on."""
     arch = client().info().get("Architecture", "x86_64")
-    return {"x86_64": "linux-64", "aarch64": "linux-aarch64", "arm64": "linux-aarch64",
-            "ppc64le": "linux-ppc64le"}.get(arch, f"linux-{arch}")
+    return {
+        "x86_64": "linux-64",
+        "aarch64": "linux-aarch64",
+        "arm64": "linux-aarch64",
+        "ppc64le": "linux-ppc64le",
+    }.get(arch, f"linux-{arch}")

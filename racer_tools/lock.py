@@ -24,7 +24,7 @@ from rattler import MatchSpec
 from rattler.exceptions import IoError, ParseCondaLockError
 
 from .errors import BadInput, InvalidProject
-from .yamlfile import Problem
+from .yamlfile import HasProblems, Problem
 
 if TYPE_CHECKING:
     from .project import Environment, Project
@@ -305,7 +305,7 @@ def content_hash(env: Environment, platform: str) -> str:
 
 
 @dataclass
-class LockedEnvironment:
+class LockedEnvironment(HasProblems):
     """What a lock holds for one platform, and what is wrong with it."""
 
     path: Path
@@ -313,14 +313,6 @@ class LockedEnvironment:
     records: list = field(default_factory=list)
     pip: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
 
 def _read_lock_yaml(path: Path) -> dict:

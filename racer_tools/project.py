@@ -26,7 +26,14 @@ from rattler.exceptions import InvalidMatchSpecError
 from .errors import InvalidProject, UsageError
 from .lock import find_lock
 from .settings import ENV_PREFIX
-from .yamlfile import Problem, YamlDocument, duplicate_key_problems, key_path, read_yaml
+from .yamlfile import (
+    HasProblems,
+    Problem,
+    YamlDocument,
+    duplicate_key_problems,
+    key_path,
+    read_yaml,
+)
 
 PROJECT_FILES = ("conda-project.yml", "conda-project.yaml")
 ENVIRONMENT_FILES = ("environment.yml", "environment.yaml")
@@ -111,7 +118,7 @@ class Condarc:
 
 
 @dataclass
-class Project:
+class Project(HasProblems):
     path: Path
     name: str
     environments: dict[str, Environment]
@@ -131,14 +138,6 @@ class Project:
         if "default" in self.commands:
             return "default"
         return next(iter(self.commands), None)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
     def to_json(self) -> dict:
         return {

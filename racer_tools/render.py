@@ -38,21 +38,30 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_dockerfile(project: Project, command: Command, settings: Settings,
-                      overrides: dict | None = None, ports: list[int] | None = None,
-                      template: str = "Dockerfile.j2") -> str:
+def render_dockerfile(
+    project: Project,
+    command: Command,
+    settings: Settings,
+    overrides: dict | None = None,
+    ports: list[int] | None = None,
+    template: str = "Dockerfile.j2",
+) -> str:
     environment = project.environments[command.environment]
     variables = project.variables_for(command, overrides)
-    return _environment().get_template(template).render(
-        project=project.name,
-        base_image=settings.base_image,
-        env_prefix=ENV_PREFIX,
-        app_dir=APP_DIR,
-        environment=command.environment,
-        command_name=command.name,
-        cmd=["/bin/sh", "-c", command.cmd],
-        pip=environment.pip,
-        variables=sorted(variables.items()),
-        ports=sorted(set(ports or [])),
-        build_labels=BUILD_LABELS,
+    return (
+        _environment()
+        .get_template(template)
+        .render(
+            project=project.name,
+            base_image=settings.base_image,
+            env_prefix=ENV_PREFIX,
+            app_dir=APP_DIR,
+            environment=command.environment,
+            command_name=command.name,
+            cmd=["/bin/sh", "-c", command.cmd],
+            pip=environment.pip,
+            variables=sorted(variables.items()),
+            ports=sorted(set(ports or [])),
+            build_labels=BUILD_LABELS,
+        )
     )

@@ -22,7 +22,9 @@ DEFAULT_GLIBC = "2.36"
 
 
 def config_path() -> Path:
-    return Path(os.environ.get("RACER_CONFIG", "~/.config/racer/config.env")).expanduser()
+    return Path(
+        os.environ.get("RACER_CONFIG", "~/.config/racer/config.env")
+    ).expanduser()
 
 
 def read_config_file(path: Path) -> dict[str, str]:
@@ -55,7 +57,7 @@ def parse_mirrors(text: str) -> dict[str, str]:
 class Settings:
     base_image: str = DEFAULT_BASE_IMAGE
     channel_mirrors: dict[str, str] = field(default_factory=dict)
-    cache_dir: Path = Path("~/.cache/racer").expanduser()
+    cache_dir: Path = field(default_factory=lambda: Path("~/.cache/racer").expanduser())
     platform: str | None = None
     glibc: str = DEFAULT_GLIBC
     build_timeout: int = 1800
@@ -67,7 +69,9 @@ class Settings:
         return cls(
             base_image=values.get("RACER_BASE_IMAGE", DEFAULT_BASE_IMAGE),
             channel_mirrors=parse_mirrors(values.get("RACER_CHANNEL_MIRRORS", "")),
-            cache_dir=Path(values.get("RACER_CACHE_DIR", "~/.cache/racer")).expanduser(),
+            cache_dir=Path(
+                values.get("RACER_CACHE_DIR", "~/.cache/racer")
+            ).expanduser(),
             platform=values.get("RACER_PLATFORM") or None,
             glibc=values.get("RACER_GLIBC", DEFAULT_GLIBC),
         )

@@ -13,17 +13,23 @@ from .render import render_dockerfile
 from .settings import Settings
 
 
-def fetch_source(path: str | None, git: str | None, ref: str | None = None,
-                 subdir: str | None = None, allow_local: bool = False,
-                 settings: Settings | None = None) -> tuple[str, dict | None]:
+def fetch_source(
+    path: str | None,
+    git: str | None,
+    ref: str | None = None,
+    subdir: str | None = None,
+    allow_local: bool = False,
+    settings: Settings | None = None,
+) -> tuple[str, dict | None]:
     """The project folder to read: the path given, or a checkout of a git URL."""
     if not git:
         if ref or subdir:
             raise UsageError("--ref and --subdir go with --git")
         return path or ".", None
     cache = (settings or Settings.load()).cache_dir / "git"
-    folder, info = gitsource.fetch(git, ref=ref, subdir=subdir, allow_local=allow_local,
-                                   cache_dir=cache)
+    folder, info = gitsource.fetch(
+        git, ref=ref, subdir=subdir, allow_local=allow_local, cache_dir=cache
+    )
     origin = info["url"] + (f"#{info['subdir']}" if info.get("subdir") else "")
     return str(folder), {"origin": origin, **{f"git-{k}": v for k, v in info.items()}}
 
@@ -38,11 +44,18 @@ def target_platform(settings: Settings) -> str:
         return "linux-64"
 
 
-def validate(path: str, command: str | None = None, environment: str | None = None,
-             source: dict | None = None, settings: Settings | None = None) -> dict:
+def validate(
+    path: str,
+    command: str | None = None,
+    environment: str | None = None,
+    source: dict | None = None,
+    settings: Settings | None = None,
+) -> dict:
     """Check the project and pick what will run; raises on any error."""
     project = load_project(path)
-    project.problems.extend(lock.check_locks(project, target_platform(settings or Settings.load())))
+    project.problems.extend(
+        lock.check_locks(project, target_platform(settings or Settings.load()))
+    )
     require_valid(project)
     chosen = project.select(command, environment)
     return {
@@ -65,10 +78,14 @@ def _reload(doc: dict) -> tuple[Project, object]:
         command, environment = selection["command"], selection["environment"]
         cmd = selection["cmd"]
     except (KeyError, TypeError):
-        raise BadInput("the input is not a racer-validate document "
-                       "(it lacks project.path or selection)") from None
+        raise BadInput(
+            "the input is not a racer-validate document "
+            "(it lacks project.path or selection)"
+        ) from None
     project = require_valid(load_project(path))
-    chosen = project.select(command if command in project.commands else cmd, environment)
+    chosen = project.select(
+        command if command in project.commands else cmd, environment
+    )
     return project, chosen
 
 
@@ -81,10 +98,19 @@ def render(doc: dict, settings: Settings, overrides: dict | None = None) -> dict
 
 def build_image(doc: dict, settings: Settings, relock: bool = False) -> dict:
     if "dockerfile" not in doc:
-        raise BadInput("the input has no dockerfile; pipe it through racer-render first")
+        raise BadInput(
+            "the input has no dockerfile; pipe it through racer-render first"
+        )
     project, chosen = _reload(doc)
-    image = build.build_image(project, chosen.name, chosen.environment, doc["dockerfile"],
-                              settings, doc.get("source"), relock)
+    image = build.build_image(
+        project,
+        chosen.name,
+        chosen.environment,
+        doc["dockerfile"],
+        settings,
+        doc.get("source"),
+        relock,
+    )
     return {**doc, "image": image}
 
 
@@ -93,12 +119,19 @@ def require_variables(doc: dict, env: dict) -> None:
     project, chosen = _reload(doc)
     missing = project.missing_variables(chosen, env)
     if missing:
-        raise UsageError("these variables need a value; pass -e NAME=VALUE: "
-                         + ", ".join(missing), variables=missing)
+        raise UsageError(
+            "these variables need a value; pass -e NAME=VALUE: " + ", ".join(missing),
+            variables=missing,
+        )
 
 
-def run_image(doc: dict, ports: list[str], env: list[str], name: str | None = None,
-              wait: float = 30.0) -> dict:
+def run_image(
+    doc: dict,
+    ports: list[str],
+    env: list[str],
+    name: str | None = None,
+    wait: float = 30.0,
+) -> dict:
     if "image" not in doc:
         raise BadInput("the input has no image; pipe it through racer-build first")
     port_map = up.parse_ports(ports)
@@ -114,6 +147,8 @@ def run_image(doc: dict, ports: list[str], env: list[str], name: str | None = No
     }
     for key, value in (doc.get("source") or {}).items():
         labels[f"racer.source.{key}"] = str(value)
-    container_name = name or f"racer-{build.slug(project['name'])}-{image['identity'][:6]}"
+    container_name = (
+        name or f"racer-{build.slug(project['name'])}-{image['identity'][:6]}"
+    )
     container = up.run_container(image, labels, port_map, env_map, container_name, wait)
     return {**doc, "container": container}

@@ -18,14 +18,17 @@ log = logging.getLogger("racer.up")
 
 PORT_SPEC = re.compile(
     r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?:(?P<host>\d+):)?(?P<container>\d+)"
-    r"(?:/(?P<proto>tcp|udp))?$")
+    r"(?:/(?P<proto>tcp|udp))?$"
+)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _port(text: str, spec: str) -> int:
     port = int(text)
     if not 0 < port < 65536:
-        raise UsageError(f"port {port} in '{spec}' is not between 1 and 65535", ports=spec)
+        raise UsageError(
+            f"port {port} in '{spec}' is not between 1 and 65535", ports=spec
+        )
     return port
 
 
@@ -37,7 +40,8 @@ def parse_ports(specs: list[str]) -> dict[str, tuple[str, int] | int]:
         if not match:
             raise UsageError(
                 f"'{spec}' is not a port spec; use HOST:CONTAINER, e.g. 8080:8000",
-                ports=spec)
+                ports=spec,
+            )
         container = _port(match["container"], spec)
         host = _port(match["host"], spec) if match["host"] else container
         key = f"{container}/{match['proto'] or 'tcp'}"
@@ -56,9 +60,14 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 
 
 def _replaced(client, ident: str, keep_id: str):
-    return [c for c in client.containers.list(
-        all=True, filters={"label": [f"racer.identity={ident}", "racer.managed=true"]})
-        if c.id != keep_id]
+    return [
+        c
+        for c in client.containers.list(
+            all=True,
+            filters={"label": [f"racer.identity={ident}", "racer.managed=true"]},
+        )
+        if c.id != keep_id
+    ]
 
 
 def _is_port_clash(exc: docker.errors.APIError) -> bool:
@@ -78,8 +87,11 @@ def _probe_addresses(container) -> list[tuple[str, int]]:
     address; a remote one only through its published ports.
     """
     settings = container.attrs["NetworkSettings"]
-    published = {k: b for k, b in (settings.get("Ports") or {}).items()
-                 if k.endswith("/tcp") and b}
+    published = {
+        k: b
+        for k, b in (settings.get("Ports") or {}).items()
+        if k.endswith("/tcp") and b
+    }
     if _engine_is_local():
         ips = [n.get("IPAddress") for n in (settings.get("Networks") or {}).values()]
         ip = next((i for i in ips if i), None)
@@ -105,7 +117,9 @@ def _wait_until_answering(container, wait: float) -> bool:
                 f"the container stopped right after starting (exit code "
                 f"{container.attrs['State'].get('ExitCode')}): "
                 + (tail.splitlines()[-1] if tail else "no output"),
-                step="start", log=tail.splitlines())
+                step="start",
+                log=tail.splitlines(),
+            )
         addresses = _probe_addresses(container)
         if addresses and all(_connects(host, port) for host, port in addresses):
             return True
@@ -123,19 +137,28 @@ def _connects(host: str, port: int) -> bool:
         return False
 
 
-def run_container(image: dict, labels: dict, ports: dict, env: dict,
-                  name: str, wait: float = 30.0) -> dict:
+def run_container(
+    image: dict, labels: dict, ports: dict, env: dict, name: str, wait: float = 30.0
+) -> dict:
     """Start the image as the container `name`; an older one of the app goes away."""
     client = engine.client()
     ident = image["identity"]
     labels = {**labels, "racer.managed": "true", "racer.identity": ident}
     try:
         container = client.containers.create(
-            image["id"], name=f"{name}-{secrets.token_hex(3)}", labels=labels,
-            ports=ports, environment=env, init=True, detach=True,
-            restart_policy={"Name": "unless-stopped"})
+            image["id"],
+            name=f"{name}-{secrets.token_hex(3)}",
+            labels=labels,
+            ports=ports,
+            environment=env,
+            init=True,
+            detach=True,
+            restart_policy={"Name": "unless-stopped"},
+        )
     except docker.errors.APIError as exc:
-        raise RunFailed(f"cannot create the container: {exc.explanation}", step="create") from None
+        raise RunFailed(
+            f"cannot create the container: {exc.explanation}", step="create"
+        ) from None
 
     older = _replaced(client, ident, container.id)
     was_running = [c for c in older if c.status == "running"]
@@ -149,9 +172,14 @@ def run_container(image: dict, labels: dict, ports: dict, env: dict,
         for old in was_running:
             old.start()
         if _is_port_clash(exc):
-            raise Conflict(f"a host port is already in use: {exc.explanation}",
-                           ports=sorted(str(p) for p in ports.values()), step="start") from None
-        raise RunFailed(f"cannot start the container: {exc.explanation}", step="start") from None
+            raise Conflict(
+                f"a host port is already in use: {exc.explanation}",
+                ports=sorted(str(p) for p in ports.values()),
+                step="start",
+            ) from None
+        raise RunFailed(
+            f"cannot start the container: {exc.explanation}", step="start"
+        ) from None
 
     for old in older:
         old_image = old.attrs.get("Image")
@@ -165,9 +193,12 @@ def run_container(image: dict, labels: dict, ports: dict, env: dict,
         # refuses the rename meanwhile.
         tail = container.logs(tail=20).decode(errors="replace").strip()
         container.remove(force=True)
-        raise RunFailed("the container stopped right after starting: "
-                        + (tail.splitlines()[-1] if tail else "no output"),
-                        step="start", log=tail.splitlines()) from None
+        raise RunFailed(
+            "the container stopped right after starting: "
+            + (tail.splitlines()[-1] if tail else "no output"),
+            step="start",
+            log=tail.splitlines(),
+        ) from None
 
     answering = None
     if wait > 0:

@@ -40,6 +40,20 @@ class Problem:
         return f"{where}{key}: {self.message}"
 
 
+class HasProblems:
+    """Splits a `problems` list into errors and warnings."""
+
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
 @dataclass
 class YamlDocument:
     """A parsed YAML file and the line where each key path starts."""

@@ -45,12 +45,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run(cmd: list[str], stdin: str | None = None, timeout: float = 900,
-        env: dict | None = None) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str],
+    stdin: str | None = None,
+    timeout: float = 900,
+    env: dict | None = None,
+) -> subprocess.CompletedProcess:
     """Run one of racer's commands as a user would, from the venv's bin."""
     exe = str(BIN / cmd[0])
-    return subprocess.run([exe, *cmd[1:]], input=stdin, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [exe, *cmd[1:]],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def stdout_json(result: subprocess.CompletedProcess):
@@ -82,8 +93,10 @@ def get_json(url: str, timeout: float = 30.0):
 
 
 def racer_containers(engine, project_path: Path) -> list:
-    return engine.containers.list(all=True, filters={
-        "label": ["racer.managed=true", f"racer.project-path={project_path}"]})
+    return engine.containers.list(
+        all=True,
+        filters={"label": ["racer.managed=true", f"racer.project-path={project_path}"]},
+    )
 
 
 @pytest.fixture
@@ -96,8 +109,9 @@ def deployed(engine):
         for container in racer_containers(engine, path):
             images.add(container.attrs["Image"])
             container.remove(force=True)
-        for image in engine.images.list(filters={
-                "label": ["racer.built=true", f"racer.project-path={path}"]}):
+        for image in engine.images.list(
+            filters={"label": ["racer.built=true", f"racer.project-path={path}"]}
+        ):
             images.add(image.id)
         for image in images:
             try:

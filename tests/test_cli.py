@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import assert_clean_error, run, stdout_json
+
 from racer_tools import errors
 
 
@@ -15,10 +15,17 @@ def test_validate_prints_the_pipeline_document(project):
     assert result.returncode == 0, result.stderr
     doc = stdout_json(result)
     assert doc["project"]["name"] == "test-project"
-    assert doc["selection"] == {"command": "default", "cmd": "python main.py",
-                                "environment": "default", "variables": {}}
+    assert doc["selection"] == {
+        "command": "default",
+        "cmd": "python main.py",
+        "environment": "default",
+        "variables": {},
+    }
     assert doc["project"]["environments"]["default"]["dependencies"] == [
-        "python=3.11", "bottle", "waitress"]
+        "python=3.11",
+        "bottle",
+        "waitress",
+    ]
     assert result.stderr == ""
 
 
@@ -47,7 +54,8 @@ def test_broken_yaml_names_file_and_line(project):
 def test_all_problems_are_reported_at_once(project):
     (project / "conda-project.yml").write_text(
         "environments:\n  default: [environment.yml, missing.yml]\n"
-        "commands:\n  web: {cmd: python main.py, environment: nope}\n")
+        "commands:\n  web: {cmd: python main.py, environment: nope}\n"
+    )
     result = run(["racer", "validate", "--path", str(project)])
     doc = assert_clean_error(result, errors.INVALID_PROJECT, "invalid_project")
     keys = {(p.get("key"), p.get("line")) for p in doc["error"]["details"]["problems"]}
@@ -108,7 +116,9 @@ def test_render_is_deterministic(project):
 
 def test_dockerfile_output_file(project, tmp_path):
     target = tmp_path / "Dockerfile"
-    result = run(["racer", "dockerfile", "--path", str(project), "--output", str(target)])
+    result = run(
+        ["racer", "dockerfile", "--path", str(project), "--output", str(target)]
+    )
     assert result.returncode == 0, result.stderr
     assert stdout_json(result) == {"output": str(target)}
     assert target.read_text().startswith("# Rendered by racer")
@@ -126,7 +136,8 @@ def test_environment_only_project_needs_a_command(tmp_path):
 def test_variables_with_dollar_signs_are_literal(project):
     (project / "conda-project.yml").write_text(
         "name: t\nenvironments: {default: [environment.yml]}\n"
-        "commands: {default: python main.py}\nvariables: {GREETING: 'a $HOME \"b\"'}\n")
+        "commands: {default: python main.py}\nvariables: {GREETING: 'a $HOME \"b\"'}\n"
+    )
     result = run(["racer", "dockerfile", "--path", str(project)])
     assert 'GREETING="a \\$HOME \\"b\\""' in result.stdout
 
@@ -137,7 +148,16 @@ def test_unknown_racerctl_container_is_not_found():
 
 
 def test_exit_codes_are_distinct():
-    codes = [errors.OK, errors.FAILED, errors.USAGE, errors.INVALID_PROJECT,
-             errors.SOLVE_FAILED, errors.BUILD_FAILED, errors.RUN_FAILED,
-             errors.ENGINE_UNAVAILABLE, errors.NOT_FOUND, errors.BAD_INPUT]
+    codes = [
+        errors.OK,
+        errors.FAILED,
+        errors.USAGE,
+        errors.INVALID_PROJECT,
+        errors.SOLVE_FAILED,
+        errors.BUILD_FAILED,
+        errors.RUN_FAILED,
+        errors.ENGINE_UNAVAILABLE,
+        errors.NOT_FOUND,
+        errors.BAD_INPUT,
+    ]
     assert len(set(codes)) == len(codes)

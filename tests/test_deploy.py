@@ -7,14 +7,23 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import (
+    BIN,
+    assert_clean_error,
+    free_port,
+    get_json,
+    racer_containers,
+    run,
+    stdout_json,
+)
 
-from conftest import (BIN, assert_clean_error, free_port, get_json, racer_containers, run,
-                      stdout_json)
 from racer_tools import errors
 
 
 def deploy(project: Path, port: int, *extra: str):
-    return run(["racer", "run", "--path", str(project), "--ports", f"{port}:8000", *extra])
+    return run(
+        ["racer", "run", "--path", str(project), "--ports", f"{port}:8000", *extra]
+    )
 
 
 def test_run_answers_and_a_second_run_replaces_the_first(engine, project, deployed):
@@ -30,7 +39,8 @@ def test_run_answers_and_a_second_run_replaces_the_first(engine, project, deploy
     first_image = doc["image"]["id"]
 
     (project / "main.py").write_text(
-        (project / "main.py").read_text().replace('"World"', '"Again"'))
+        (project / "main.py").read_text().replace('"World"', '"Again"')
+    )
     result = deploy(project, port)
     assert result.returncode == 0, result.stderr
     again = stdout_json(result)
@@ -40,22 +50,32 @@ def test_run_answers_and_a_second_run_replaces_the_first(engine, project, deploy
     running = racer_containers(engine, project)
     assert [c.id for c in running] == [again["container"]["id"]]
     # The replaced container's image is gone, not left dangling.
-    assert not engine.images.list(filters={"dangling": True,
-                                           "label": f"racer.project-path={project}"})
+    assert not engine.images.list(
+        filters={"dangling": True, "label": f"racer.project-path={project}"}
+    )
     assert first_image not in {i.id for i in engine.images.list()}
 
 
 def test_pipeline_of_small_commands(engine, project, deployed):
     deployed.append(project)
     port = free_port()
-    validate = subprocess.Popen([BIN / "racer-validate", "--path", project],
-                                stdout=subprocess.PIPE)
-    render = subprocess.Popen([BIN / "racer-render"], stdin=validate.stdout,
-                              stdout=subprocess.PIPE)
-    build = subprocess.Popen([BIN / "racer-build"], stdin=render.stdout,
-                             stdout=subprocess.PIPE)
-    up = subprocess.run([BIN / "racer-up", "--ports", f"{port}:8000"], stdin=build.stdout,
-                        capture_output=True, text=True, timeout=900)
+    validate = subprocess.Popen(
+        [BIN / "racer-validate", "--path", project], stdout=subprocess.PIPE
+    )
+    render = subprocess.Popen(
+        [BIN / "racer-render"], stdin=validate.stdout, stdout=subprocess.PIPE
+    )
+    build = subprocess.Popen(
+        [BIN / "racer-build"], stdin=render.stdout, stdout=subprocess.PIPE
+    )
+    up = subprocess.run(
+        [BIN / "racer-up", "--ports", f"{port}:8000"],
+        stdin=build.stdout,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     for stage in (validate, render, build):
         assert stage.wait() == 0
     assert up.returncode == 0, up.stderr
@@ -79,15 +99,19 @@ def test_racerctl_acts_on_racer_containers_only(engine, project, deployed):
     deployed.append(project)
     port = free_port()
     container_id = stdout_json(deploy(project, port))["container"]["id"]
-    base = engine.images.get(stdout_json(run(["racer", "status", "--container-id",
-                                             container_id]))["image"])
+    base = engine.images.get(
+        stdout_json(run(["racer", "status", "--container-id", container_id]))["image"]
+    )
     stranger = engine.containers.run(base.id, ["sleep", "600"], detach=True)
     try:
         listed = stdout_json(run(["racerctl", "containers", "list"]))["containers"]
         assert container_id in [c["id"] for c in listed]
         assert stranger.id not in [c["id"] for c in listed]
-        assert_clean_error(run(["racerctl", "containers", "stop", stranger.id]),
-                           errors.NOT_FOUND, "not_found")
+        assert_clean_error(
+            run(["racerctl", "containers", "stop", stranger.id]),
+            errors.NOT_FOUND,
+            "not_found",
+        )
 
         status = stdout_json(run(["racerctl", "containers", "status", container_id]))
         assert status["labels"]["racer.project"] == "test-project"
@@ -124,14 +148,18 @@ def test_remove_a_running_container_needs_force(project, deployed):
     assert refused.returncode != 0
     removed = run(["racerctl", "containers", "remove", container_id, "--force"])
     assert removed.returncode == 0, removed.stderr
-    assert_clean_error(run(["racerctl", "containers", "status", container_id]),
-                       errors.NOT_FOUND, "not_found")
+    assert_clean_error(
+        run(["racerctl", "containers", "status", container_id]),
+        errors.NOT_FOUND,
+        "not_found",
+    )
 
 
 def test_environment_that_does_not_solve(engine, project, deployed):
     deployed.append(project)
     (project / "environment.yml").write_text(
-        "channels: [conda-forge]\ndependencies: [python=3.11, no-such-package-racer]\n")
+        "channels: [conda-forge]\ndependencies: [python=3.11, no-such-package-racer]\n"
+    )
     result = deploy(project, free_port())
     doc = assert_clean_error(result, errors.SOLVE_FAILED, "solve_failed")
     assert doc["error"]["details"]["step"] == "solve"
@@ -155,10 +183,13 @@ def test_a_build_that_fails_leaves_no_images(engine, project, deployed):
     # A pip requirement from an index that does not answer fails the build.
     (project / "environment.yml").write_text(
         "channels: [conda-forge]\n"
-        "dependencies: [python=3.11, bottle, waitress, pip, {pip: [racer-nowhere==1.0]}]\n")
+        "dependencies: [python=3.11, bottle, waitress, pip, {pip: [racer-nowhere==1.0]}]\n"
+    )
     before = {i.id for i in engine.images.list(all=True)}
-    result = run(["racer", "run", "--path", str(project)],
-                 env={"PIP_INDEX_URL": f"http://127.0.0.1:{free_port()}/simple"})
+    result = run(
+        ["racer", "run", "--path", str(project)],
+        env={"PIP_INDEX_URL": f"http://127.0.0.1:{free_port()}/simple"},
+    )
     doc = assert_clean_error(result, errors.BUILD_FAILED, "build_failed")
     assert doc["error"]["details"]["step"] == "docker build"
     after = {i.id for i in engine.images.list(all=True)}

@@ -14,8 +14,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import (
+    assert_clean_error,
+    free_port,
+    get_json,
+    run,
+    stdout_json,
+)
 
-from conftest import assert_clean_error, free_port, get_json, racer_containers, run, stdout_json
 from racer_tools import errors
 
 
@@ -40,8 +46,12 @@ def test_a_lock_is_installed_exactly_without_a_solve(engine, project, deployed):
     doc = stdout_json(result)
     assert get_json(f"http://127.0.0.1:{port}/") == (200, {"Hello": "World"})
 
-    status = stdout_json(run(["racer", "status", "--container-id", doc["container"]["id"]]))
-    installed = {p.split("=")[0] for p in json.loads(status["labels"]["racer.packages"])}
+    status = stdout_json(
+        run(["racer", "status", "--container-id", doc["container"]["id"]])
+    )
+    installed = {
+        p.split("=")[0] for p in json.loads(status["labels"]["racer.packages"])
+    }
     assert installed == names
 
 
@@ -81,8 +91,13 @@ def test_a_stale_lock_is_installed_as_committed_with_a_warning(project, deployed
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-                          cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -103,8 +118,17 @@ def repository(tmp_path, project) -> Path:
 def test_deploy_from_git_records_the_commit(engine, repository, deployed):
     url = f"file://{repository}"
     port = free_port()
-    result = deploy("--git", url, "--ref", "v1", "--subdir", "apps/hello",
-                    "--allow-local-git", "--ports", f"{port}:8000")
+    result = deploy(
+        "--git",
+        url,
+        "--ref",
+        "v1",
+        "--subdir",
+        "apps/hello",
+        "--allow-local-git",
+        "--ports",
+        f"{port}:8000",
+    )
     assert result.returncode == 0, result.stderr
     doc = stdout_json(result)
     deployed.append(Path(doc["project"]["path"]))
@@ -112,10 +136,14 @@ def test_deploy_from_git_records_the_commit(engine, repository, deployed):
     commit = git(repository, "rev-parse", "v1^{commit}")
     labels = engine.containers.get(doc["container"]["id"]).labels
     assert labels["racer.source.git-commit"] == commit
-    assert engine.images.get(doc["image"]["id"]).labels["racer.source.git-commit"] == commit
+    assert (
+        engine.images.get(doc["image"]["id"]).labels["racer.source.git-commit"]
+        == commit
+    )
 
-    broken = run(["racer", "run", "--git", url, "--subdir", "apps/hello",
-                  "--allow-local-git"])
+    broken = run(
+        ["racer", "run", "--git", url, "--subdir", "apps/hello", "--allow-local-git"]
+    )
     doc = assert_clean_error(broken, errors.INVALID_PROJECT, "invalid_project")
     assert doc["error"]["details"]["file"] == "conda-project.yml"
     assert doc["error"]["details"]["line"] == 2  # where the unclosed list ends
@@ -130,11 +158,23 @@ def test_unsafe_git_urls_are_refused(url):
 
 
 def test_local_repositories_need_the_option(repository):
-    result = run(["racer", "validate", "--git", f"file://{repository}", "--ref", "v1",
-                  "--subdir", "apps/hello"])
+    result = run(
+        [
+            "racer",
+            "validate",
+            "--git",
+            f"file://{repository}",
+            "--ref",
+            "v1",
+            "--subdir",
+            "apps/hello",
+        ]
+    )
     assert result.returncode != 0
-    assert "--allow-local-git" in stdout_json(result)["error"]["message"] or \
-        "local" in stdout_json(result)["error"]["message"]
+    assert (
+        "--allow-local-git" in stdout_json(result)["error"]["message"]
+        or "local" in stdout_json(result)["error"]["message"]
+    )
 
 
 def make_wheel(folder: Path) -> Path:
@@ -142,14 +182,14 @@ def make_wheel(folder: Path) -> Path:
     name, version = "racer_greeting", "1.0"
     files = {
         f"{name}.py": b"GREETING = 'hello from pip'\n",
-        f"{name}-{version}.dist-info/METADATA":
-            f"Metadata-Version: 2.1\nName: racer-greeting\nVersion: {version}\n".encode(),
-        f"{name}-{version}.dist-info/WHEEL":
-            b"Wheel-Version: 1.0\nGenerator: racer-tests\nRoot-Is-Purelib: true\n"
-            b"Tag: py3-none-any\n",
+        f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: racer-greeting\nVersion: {version}\n".encode(),
+        f"{name}-{version}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: racer-tests\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
     }
-    record = [f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}"
-              for path, data in files.items()]
+    record = [
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}"
+        for path, data in files.items()
+    ]
     record.append(f"{name}-{version}.dist-info/RECORD,,")
     files[f"{name}-{version}.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()
     wheel = folder / f"{name}-{version}-py3-none-any.whl"
@@ -169,8 +209,9 @@ def wheel_index(tmp_path):
     package.mkdir(parents=True)
     wheel = make_wheel(package)
     (package / "index.html").write_text(f'<a href="{wheel.name}">{wheel.name}</a>\n')
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(  # noqa: E731
-        *a, directory=str(root), **kw)
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(
+        *a, directory=str(root), **kw
+    )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/simple"
@@ -180,14 +221,24 @@ def wheel_index(tmp_path):
 def test_a_pip_section_is_installed_in_the_build(project, wheel_index, deployed):
     deployed.append(project)
     env_file = project / "environment.yml"
-    env_file.write_text(env_file.read_text() + "  - pip\n  - pip:\n    - racer-greeting==1.0\n")
+    env_file.write_text(
+        env_file.read_text() + "  - pip\n  - pip:\n    - racer-greeting==1.0\n"
+    )
     main = project / "main.py"
-    main.write_text(main.read_text().replace(
-        'return {"Hello": "World"}',
-        'import racer_greeting\n    return {"Hello": racer_greeting.GREETING}'))
+    main.write_text(
+        main.read_text().replace(
+            'return {"Hello": "World"}',
+            'import racer_greeting\n    return {"Hello": racer_greeting.GREETING}',
+        )
+    )
     port = free_port()
-    result = deploy("--path", str(project), "--ports", f"{port}:8000",
-                    env={"PIP_INDEX_URL": wheel_index})
+    result = deploy(
+        "--path",
+        str(project),
+        "--ports",
+        f"{port}:8000",
+        env={"PIP_INDEX_URL": wheel_index},
+    )
     assert result.returncode == 0, result.stderr
     assert "Successfully installed racer-greeting-1.0" in result.stderr
     assert get_json(f"http://127.0.0.1:{port}/") == (200, {"Hello": "hello from pip"})

@@ -11,7 +11,6 @@ from conftest import free_port, run, stdout_json
 from test_server_support import TOKEN, write_sleeper
 
 from racer_tools import errors, remote
-from racer_tools.archive import TooLarge, UnsafeArchive
 
 # The live server, the base image and the container fixtures.
 pytest_plugins = ["test_server_support"]
@@ -19,25 +18,7 @@ pytest_plugins = ["test_server_support"]
 # Errors come back as the classes the local code raises.
 
 
-@pytest.mark.parametrize(
-    "cls",
-    [
-        errors.RacerError,
-        errors.UsageError,
-        errors.BadInput,
-        errors.InvalidProject,
-        errors.SolveFailed,
-        errors.BuildFailed,
-        errors.RunFailed,
-        errors.Conflict,
-        errors.NotFound,
-        errors.EngineUnavailable,
-        UnsafeArchive,
-        TooLarge,
-        remote.Unauthorized,
-        remote.ServerUnavailable,
-    ],
-)
+@pytest.mark.parametrize("cls", sorted(set(remote.ERROR_CLASSES.values()), key=str))
 def test_each_error_round_trips(cls):
     sent = cls("it went wrong", container="abc")
     back = remote.error_from_json(sent.to_json(), sent.http_status)

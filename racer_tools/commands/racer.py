@@ -7,15 +7,14 @@ from pathlib import Path
 
 from plumbum import cli
 
-from .. import __version__, containers, engine
-from ..cli import Command, Group
+from .. import __version__, containers, engine, remote
 from ..build import relock_environment
+from ..cli import Command, Group
 from ..errors import UsageError
 from ..project import load_project
 from ..settings import Settings
 from ..steps import build_image, render, require_variables, run_image, target_platform
 from ..up import parse_env, parse_ports
-from .. import remote
 from .options import ApiOptions, ProjectOptions, RunOptions
 
 
@@ -36,7 +35,9 @@ class Run(ApiOptions, ProjectOptions, RunOptions, Command):
     Example: racer run --path test-project --ports 8080:8000
     """
 
-    relock = cli.Flag(["--relock"], help="Solve anew and rewrite the project's lock file")
+    relock = cli.Flag(
+        ["--relock"], help="Solve anew and rewrite the project's lock file"
+    )
 
     def execute(self):
         # Bad ports or variables should fail before minutes of building.
@@ -45,14 +46,22 @@ class Run(ApiOptions, ProjectOptions, RunOptions, Command):
         if client:
             if self.relock:
                 raise UsageError("--relock works on the local engine only")
-            doc = remote.run(client, ports=self.port_specs, env=self.env, name=self.name,
-                             wait=self.wait, **self.remote_args())
+            doc = remote.run(
+                client,
+                ports=self.port_specs,
+                env=self.env,
+                name=self.name,
+                wait=self.wait,
+                **self.remote_args(),
+            )
         else:
             doc = self.deploy()
         container = doc["container"]
         where = ", ".join(container["urls"]) or "no published ports"
-        print(f"racer: {doc['project']['name']} runs in {container['name']} ({where})",
-              file=sys.stderr)
+        print(
+            f"racer: {doc['project']['name']} runs in {container['name']} ({where})",
+            file=sys.stderr,
+        )
         return doc
 
     def deploy(self) -> dict:
@@ -77,11 +86,17 @@ class ValidateCmd(ApiOptions, ProjectOptions, Command):
         else:
             doc = self.validated(Settings.load())
         project = doc["project"]
-        print(f"racer: {project['name']} is valid: environments "
-              f"{', '.join(project['environments'])}; commands "
-              f"{', '.join(project['commands']) or '(none)'}", file=sys.stderr)
+        print(
+            f"racer: {project['name']} is valid: environments "
+            f"{', '.join(project['environments'])}; commands "
+            f"{', '.join(project['commands']) or '(none)'}",
+            file=sys.stderr,
+        )
         for warning in doc["warnings"]:
-            print(f"racer: warning: {warning['file']}: {warning['message']}", file=sys.stderr)
+            print(
+                f"racer: warning: {warning['file']}: {warning['message']}",
+                file=sys.stderr,
+            )
         return {"valid": True, **doc}
 
 
@@ -92,7 +107,9 @@ class Dockerfile(ApiOptions, ProjectOptions, Command):
     Example: racer dockerfile --path test-project --output Dockerfile
     """
 
-    output = cli.SwitchAttr(["-o", "--output"], str, default=None, help="Write to this file")
+    output = cli.SwitchAttr(
+        ["-o", "--output"], str, default=None, help="Write to this file"
+    )
 
     def execute(self):
         client = self.client
@@ -104,6 +121,7 @@ class Dockerfile(ApiOptions, ProjectOptions, Command):
         if self.output is None:
             sys.stdout.flush()
             from ..cli import Output
+
             (Output.stream or sys.stdout).write(doc["dockerfile"])
             return 0
         Path(self.output).write_text(doc["dockerfile"])
@@ -135,8 +153,9 @@ class Status(ApiOptions, Command):
     """
 
     list_all = cli.Flag(["-l", "--list"], help="List racer's containers")
-    container_id = cli.SwitchAttr(["--container-id"], str, default=None,
-                                  help="Show one container")
+    container_id = cli.SwitchAttr(
+        ["--container-id"], str, default=None, help="Show one container"
+    )
 
     def execute(self):
         if self.container_id and self.list_all:
@@ -151,8 +170,11 @@ class Status(ApiOptions, Command):
         listed = containers.list_containers()
         version = engine.client().version()
         return {
-            "engine": {"version": version.get("Version"), "api": version.get("ApiVersion"),
-                       "platform": engine.platform()},
+            "engine": {
+                "version": version.get("Version"),
+                "api": version.get("ApiVersion"),
+                "platform": engine.platform(),
+            },
             "containers": {
                 "total": len(listed),
                 "running": sum(1 for c in listed if c["status"] == "running"),
