@@ -20,6 +20,15 @@ import docker
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The real projects live in shared/ beside the repository, as on every machine
+# that runs these tests; RACER_REAL_INPUTS points elsewhere.
+REAL_INPUTS = Path(
+    os.environ.get("RACER_REAL_INPUTS", ROOT.parent / "shared" / "real-inputs")
+)
+if not REAL_INPUTS.is_dir():
+    raise pytest.UsageError(
+        f"real-inputs not found at {REAL_INPUTS}; set RACER_REAL_INPUTS"
+    )
 TEST_PROJECT = ROOT / "test-project"
 BIN = Path(sys.executable).parent
 

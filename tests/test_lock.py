@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import rattler
 import yaml
+from conftest import REAL_INPUTS
 from rattler import index
 
 from racer_tools.errors import BadInput, InvalidProject
@@ -36,7 +37,7 @@ from racer_tools.lock import (
 )
 from racer_tools.project import Environment, load_project
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "real-inputs"
+REAL = REAL_INPUTS
 
 
 # A real channel ---------------------------------------------------------------
@@ -290,7 +291,6 @@ def real_locks() -> list[Path]:
     return sorted(REAL.glob("**/conda-lock.*.yml"))
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason="real-inputs not found")
 @pytest.mark.parametrize("path", real_locks(), ids=lambda p: str(p.relative_to(REAL)))
 def test_every_real_lock_reads_for_every_platform_it_lists(path):
     platforms = yaml.safe_load(path.read_text())["metadata"]["platforms"]

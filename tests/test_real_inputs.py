@@ -8,10 +8,8 @@ and an error wherever conda-project fails.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from conftest import REAL_INPUTS
 
 from racer_tools.errors import InvalidProject
 from racer_tools.lock import check_locks, locked_records
@@ -19,18 +17,7 @@ from racer_tools.project import load_project, require_valid
 from racer_tools.render import render_dockerfile
 from racer_tools.settings import Settings
 
-
-def real_inputs() -> Path:
-    beside_repo = Path(__file__).resolve().parents[2] / "shared" / "real-inputs"
-    if beside_repo.is_dir():
-        return beside_repo
-    return Path(os.environ.get("RACER_REAL_INPUTS", beside_repo))
-
-
-REAL = real_inputs()
-pytestmark = pytest.mark.skipif(
-    not REAL.is_dir(), reason="real-inputs not found; set RACER_REAL_INPUTS"
-)
+REAL = REAL_INPUTS
 EXAMPLES = "conda-project-examples"
 VALID = [
     f"{EXAMPLES}/cmds-and-vars",
