@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 import traceback
 
@@ -85,6 +86,20 @@ def _usage_errors_as_json():
         raise
 
 
+def _exit_now(code: int) -> None:
+    """Exit without the interpreter's shutdown.
+
+    py-rattler's worker threads have crashed the interpreter as it shut down
+    (SIGSEGV or abort after the output was written), turning a finished
+    command's exit code into a crash. Everything is flushed, then the process
+    ends here.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 class Command(cli.Application):
     """Base of racer's commands."""
 
@@ -100,10 +115,13 @@ class Command(cli.Application):
             Output.stream = sys.stdout
         try:
             with contextlib.redirect_stdout(sys.stderr):
-                return super().run(argv, exit=exit)
+                inst, code = super().run(argv, exit=False)
         finally:
             if owner:
                 Output.stream = None
+        if exit:
+            _exit_now(code)
+        return inst, code
 
     # plumbum reports usage errors itself; these hooks add the JSON document
     # that a usage error still owes the pipe.
