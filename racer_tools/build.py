@@ -170,7 +170,7 @@ def build_image(
 ) -> dict:
     """Stage the environment, build the image, and describe the result."""
     api = engine.client().api
-    platform = settings.platform or engine.platform()
+    platform = engine.target_platform(settings)
     staged, requirements, warnings = stage_environment(
         project, environment, settings, platform, relock
     )

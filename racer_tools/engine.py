@@ -32,6 +32,7 @@ def client() -> docker.DockerClient:
     return engine
 
 
+@functools.cache
 def platform() -> str:
     """The conda platform of the engine's machine, which the image runs on."""
     arch = client().info().get("Architecture", "x86_64")
@@ -41,3 +42,13 @@ def platform() -> str:
         "arm64": "linux-aarch64",
         "ppc64le": "linux-ppc64le",
     }.get(arch, f"linux-{arch}")
+
+
+def target_platform(settings) -> str:
+    """The platform to solve for: the setting, else the engine's, else linux-64."""
+    if settings.platform:
+        return settings.platform
+    try:
+        return platform()
+    except EngineUnavailable:
+        return "linux-64"

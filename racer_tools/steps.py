@@ -7,7 +7,7 @@ along stdout; `racer run` and the server call the same functions in-process.
 from __future__ import annotations
 
 from . import build, engine, gitsource, lock, up
-from .errors import BadInput, EngineUnavailable, UsageError
+from .errors import BadInput, UsageError
 from .project import Project, load_project, require_valid
 from .render import render_dockerfile
 from .settings import Settings
@@ -34,16 +34,6 @@ def fetch_source(
     return str(folder), {"origin": origin, **{f"git-{k}": v for k, v in info.items()}}
 
 
-def target_platform(settings: Settings) -> str:
-    """The engine's platform; without an engine, the setting or linux-64."""
-    if settings.platform:
-        return settings.platform
-    try:
-        return engine.platform()
-    except EngineUnavailable:
-        return "linux-64"
-
-
 def validate(
     path: str,
     command: str | None = None,
@@ -54,7 +44,7 @@ def validate(
     """Check the project and pick what will run; raises on any error."""
     project = load_project(path)
     project.problems.extend(
-        lock.check_locks(project, target_platform(settings or Settings.load()))
+        lock.check_locks(project, engine.target_platform(settings or Settings.load()))
     )
     require_valid(project)
     chosen = project.select(command, environment)

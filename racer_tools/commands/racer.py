@@ -13,7 +13,7 @@ from ..cli import Command, Group
 from ..errors import UsageError
 from ..project import load_project
 from ..settings import Settings
-from ..steps import build_image, render, require_variables, run_image, target_platform
+from ..steps import build_image, render, require_variables, run_image
 from ..up import parse_env, parse_ports
 from .options import ApiOptions, ProjectOptions, RunOptions
 
@@ -140,7 +140,7 @@ class Lock(ProjectOptions, Command):
         doc = self.validated(settings)
         project = load_project(doc["project"]["path"])
         environment = doc["selection"]["environment"]
-        platform = target_platform(settings)
+        platform = engine.target_platform(settings)
         written = relock_environment(project, environment, settings, platform)
         return {"lock": str(written), "environment": environment, "platform": platform}
 
