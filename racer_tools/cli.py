@@ -19,7 +19,7 @@ from plumbum import cli
 from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
 from plumbum.cli.switches import SwitchError
 
-from .errors import FAILED, USAGE, BadInput, RacerError, UsageError
+from .errors import USAGE, BadInput, RacerError, UsageError
 
 log = logging.getLogger("racer")
 
@@ -36,10 +36,10 @@ def emit(doc) -> None:
     stream.flush()
 
 
-def emit_line(doc) -> None:
-    """One document per line, for streams."""
+def emit_text(text: str) -> None:
+    """Plain text for people, where the output is not a document (a Dockerfile)."""
     stream = Output.stream or sys.stdout
-    stream.write(json.dumps(doc) + "\n")
+    stream.write(text)
     stream.flush()
 
 
@@ -182,6 +182,3 @@ class Group(Command):
             self.help()
             return USAGE
         return 0
-
-
-__all__ = ["FAILED", "Command", "Group", "emit", "emit_line", "read_input"]

@@ -9,7 +9,7 @@ from plumbum import cli
 
 from .. import __version__, containers, engine, remote
 from ..build import relock_environment
-from ..cli import Command, Group
+from ..cli import Command, Group, emit_text
 from ..errors import UsageError
 from ..project import load_project
 from ..settings import Settings
@@ -119,10 +119,7 @@ class Dockerfile(ApiOptions, ProjectOptions, Command):
             settings = Settings.load()
             doc = render(self.validated(settings), settings)
         if self.output is None:
-            sys.stdout.flush()
-            from ..cli import Output
-
-            (Output.stream or sys.stdout).write(doc["dockerfile"])
+            emit_text(doc["dockerfile"])
             return 0
         Path(self.output).write_text(doc["dockerfile"])
         return {"output": str(Path(self.output).resolve())}
