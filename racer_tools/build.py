@@ -39,7 +39,8 @@ PIP_SETTINGS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST")
 
 
 def slug(name: str) -> str:
-    text = re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-._")
+    """A project's name as Docker accepts it in image and container names."""
+    text = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48].rstrip("-")
     return text or "project"
 
 

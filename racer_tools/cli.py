@@ -9,6 +9,7 @@ stdout, a non-zero exit code; `--debug` shows the traceback.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ from plumbum import cli
 from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
 from plumbum.cli.switches import SwitchError
 
-from .errors import USAGE, BadInput, RacerError, UsageError
+from .errors import USAGE, BadInput, PreviousFailed, RacerError, UsageError
 
 log = logging.getLogger("racer")
 
@@ -58,11 +59,8 @@ def read_input() -> dict:
         ) from None
     if not isinstance(doc, dict):
         raise BadInput("the input is not a JSON object")
-    if "error" in doc:
-        raise BadInput(
-            "the previous command failed: " + str(doc["error"].get("message")),
-            previous=doc["error"],
-        )
+    if isinstance(doc.get("error"), dict):
+        raise PreviousFailed(doc)
     return doc
 
 
@@ -75,15 +73,15 @@ def setup_logging(verbose: bool) -> None:
     root.propagate = False
 
 
-@contextlib.contextmanager
-def _usage_errors_as_json():
+def _check_arguments(execute, args: tuple) -> None:
     try:
-        yield
-    except (ShowHelp, ShowHelpAll, ShowVersion, ShowCompletion):
-        raise
-    except SwitchError as exc:
-        emit(UsageError(str(exc)).to_json())
-        raise
+        inspect.signature(execute).bind(*args)
+    except TypeError:
+        wanted = [p.upper() for p in inspect.signature(execute).parameters]
+        raise UsageError(
+            f"expected {len(wanted)} argument(s) ({' '.join(wanted) or 'none'}), "
+            f"got {len(args)}"
+        ) from None
 
 
 def _exit_now(code: int) -> None:
@@ -126,19 +124,37 @@ class Command(cli.Application):
     # plumbum reports usage errors itself; these hooks add the JSON document
     # that a usage error still owes the pipe.
     def _parse_args(self, argv):
-        with _usage_errors_as_json():
+        with self._usage_errors_as_json():
             return super()._parse_args(argv)
 
     def _validate_args(self, swfuncs, tailargs):
-        with _usage_errors_as_json():
+        with self._usage_errors_as_json():
             return super()._validate_args(swfuncs, tailargs)
+
+    @contextlib.contextmanager
+    def _usage_errors_as_json(self):
+        try:
+            yield
+        except (ShowHelp, ShowHelpAll, ShowVersion, ShowCompletion):
+            raise
+        except SwitchError as exc:
+            emit(UsageError(str(exc)).to_json())
+            # plumbum follows its one-line message with the whole help; the
+            # message is enough. Only this instance's help is silenced.
+            self.help = lambda: None
+            raise
 
     def main(self, *args):
         if self.nested_command:
             return 0
         setup_logging(self.verbose or self._parent_verbose())
         try:
+            _check_arguments(self.execute, args)
             result = self.execute(*args)
+        except PreviousFailed as exc:
+            # Said once already, by the command that failed.
+            emit(exc.doc)
+            return exc.exit_code
         except RacerError as exc:
             return self.fail(exc)
         except KeyboardInterrupt:
@@ -180,5 +196,6 @@ class Group(Command):
             return USAGE
         if not self.nested_command:
             self.help()
+            emit(UsageError("a command is required").to_json())
             return USAGE
         return 0

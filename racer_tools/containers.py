@@ -12,7 +12,7 @@ import docker.errors
 
 from . import engine
 from .engine import BUILT_FILTER, MANAGED, MANAGED_FILTER
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, UsageError
 
 EXIT_STATUS = re.compile(r"^Exited \((-?\d+)\)")
 
@@ -99,6 +99,8 @@ def list_containers(all: bool = True) -> list[dict]:
 
 def get(container_id: str):
     """A racer container by id, short id or name; anything else is not found."""
+    if not container_id.strip():
+        raise UsageError("a container id or name is required")
     try:
         container = engine.client().containers.get(container_id)
     except docker.errors.NotFound:

@@ -104,3 +104,25 @@ class EngineUnavailable(RacerError):
     code = "engine_unavailable"
     exit_code = ENGINE_UNAVAILABLE
     http_status = 503
+
+
+class PreviousFailed(RacerError):
+    """The previous command in a pipe failed; its document is passed on as is."""
+
+    code = "previous_failed"
+
+    def __init__(self, doc: dict):
+        super().__init__(str(doc["error"].get("message")))
+        self.doc = doc
+        self.exit_code = exit_code_of(doc["error"].get("code"))
+
+
+def exit_code_of(code) -> int:
+    """The exit code that goes with an error document's code."""
+    pending = [RacerError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            return cls.exit_code
+        pending.extend(cls.__subclasses__())
+    return FAILED

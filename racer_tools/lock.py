@@ -468,7 +468,7 @@ def inspect_lock(env: Environment, path: Path, platform: str) -> LockedEnvironme
             "error",
             f"the lock has no packages for {platform} (it covers "
             f"{', '.join(platforms) or 'no platform'}); re-create it with "
-            f"`racer lock --relock`",
+            f"`racer lock` (or `racer run --relock`)",
             "metadata.platforms",
         )
         return locked
@@ -481,7 +481,7 @@ def inspect_lock(env: Environment, path: Path, platform: str) -> LockedEnvironme
             "warning",
             f"the lock was made from other environment files than "
             f"{', '.join(env.files)} (its content hash differs); racer installs it "
-            "as committed. Refresh it with `racer lock --relock`",
+            "as committed. Refresh it with `racer lock` (or `racer run --relock`)",
             "metadata.content_hash",
         )
     return locked
@@ -524,7 +524,7 @@ HEADER = """\
 # conda-lock, conda-project and rattler read it. It lists the exact packages
 # of environment '{env}' for {platforms}, with their checksums.
 # Re-create it after changing {files} with:
-#     racer lock --path . --relock
+#     racer lock --path .
 """
 
 

@@ -192,6 +192,11 @@ def from_env(
     url = api_url or values.get("RACER_API_URL") or default_url
     if not url:
         return None
+    if not url.startswith(("http://", "https://")):
+        raise errors.UsageError(
+            f"the racer server's URL '{url}' must start with http:// or https://",
+            setting="RACER_API_URL",
+        )
     token = values.get("RACER_API_TOKEN") or default_token
     return Client(url, token or None, api_timeout(values))
 

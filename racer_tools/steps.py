@@ -40,22 +40,31 @@ def validate(
     environment: str | None = None,
     source: dict | None = None,
     settings: Settings | None = None,
+    require_command: bool = True,
 ) -> dict:
-    """Check the project and pick what will run; raises on any error."""
+    """Check the project and pick what will run; raises on any error.
+
+    Without `require_command`, a project that names no command is still valid;
+    its selection is then None.
+    """
     project = load_project(path)
     project.problems.extend(
         lock.check_locks(project, engine.target_platform(settings or Settings.load()))
     )
     require_valid(project)
-    chosen = project.select(command, environment)
-    return {
-        "project": project.to_json(),
-        "selection": {
+    if command is None and project.default_command is None and not require_command:
+        selection = None
+    else:
+        chosen = project.select(command, environment)
+        selection = {
             "command": chosen.name,
             "cmd": chosen.cmd,
             "environment": chosen.environment,
             "variables": chosen.variables,
-        },
+        }
+    return {
+        "project": project.to_json(),
+        "selection": selection,
         "source": source or {"origin": str(project.path)},
         "warnings": [p.to_json() for p in project.warnings],
     }

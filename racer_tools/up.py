@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import ipaddress
 import logging
 import re
 import secrets
@@ -12,12 +15,13 @@ from urllib.parse import urlparse
 import docker.errors
 
 from . import containers, engine
-from .errors import Conflict, RunFailed, UsageError
+from .errors import Conflict, RacerError, RunFailed, UsageError
+from .settings import Settings
 
 log = logging.getLogger("racer.up")
 
 PORT_SPEC = re.compile(
-    r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?:(?P<host>\d+):)?(?P<container>\d+)"
+    r"^(?:(?P<ip>\d+(?:\.\d+)+):)?(?:(?P<host>\d+):)?(?P<container>\d+)"
     r"(?:/(?P<proto>tcp|udp))?$"
 )
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -32,9 +36,23 @@ def _port(text: str, spec: str) -> int:
     return port
 
 
-def parse_ports(specs: list[str]) -> dict[str, tuple[str, int] | int]:
-    """`8080:8000`, `127.0.0.1:8080:8000`, `8000` or `8000/udp`, as the SDK wants them."""
-    ports: dict = {}
+def _host_ip(text: str, spec: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise UsageError(
+            f"'{text}' in '{spec}' is not an IPv4 address", ports=spec
+        ) from None
+
+
+def parse_ports(specs: list[str]) -> dict[str, list]:
+    """`8080:8000`, `127.0.0.1:8080:8000`, `8000` or `8000/udp`, as the SDK wants them.
+
+    One container port may be published on several host ports; one host port
+    only once.
+    """
+    ports: dict[str, list] = {}
+    taken: set[tuple[int, str]] = set()
     for spec in specs:
         match = PORT_SPEC.match(spec.strip())
         if not match:
@@ -42,10 +60,14 @@ def parse_ports(specs: list[str]) -> dict[str, tuple[str, int] | int]:
                 f"'{spec}' is not a port spec; use HOST:CONTAINER, e.g. 8080:8000",
                 ports=spec,
             )
+        proto = match["proto"] or "tcp"
         container = _port(match["container"], spec)
         host = _port(match["host"], spec) if match["host"] else container
-        key = f"{container}/{match['proto'] or 'tcp'}"
-        ports[key] = (match["ip"], host) if match["ip"] else host
+        if (host, proto) in taken:
+            raise UsageError(f"host port {host} is given twice", ports=spec)
+        taken.add((host, proto))
+        binding = (_host_ip(match["ip"], spec), host) if match["ip"] else host
+        ports.setdefault(f"{container}/{proto}", []).append(binding)
     return ports
 
 
@@ -59,15 +81,11 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
-def _replaced(client, ident: str, keep_id: str):
-    return [
-        c
-        for c in client.containers.list(
-            all=True,
-            filters={"label": [f"racer.identity={ident}", "racer.managed=true"]},
-        )
-        if c.id != keep_id
-    ]
+def _replaced(client, ident: str) -> list:
+    return client.containers.list(
+        all=True,
+        filters={"label": [f"racer.identity={ident}", "racer.managed=true"]},
+    )
 
 
 def _is_port_clash(exc: docker.errors.APIError) -> bool:
@@ -137,15 +155,31 @@ def _connects(host: str, port: int) -> bool:
         return False
 
 
-def run_container(
-    image: dict, labels: dict, ports: dict, env: dict, name: str, wait: float = 30.0
-) -> dict:
-    """Start the image as the container `name`; an older one of the app goes away."""
-    client = engine.client()
-    ident = image["identity"]
-    labels = {**labels, "racer.managed": "true", "racer.identity": ident}
+@contextlib.contextmanager
+def app_lock(ident: str):
+    """One deploy of an app at a time, across processes on this machine."""
+    folder = Settings.load().cache_dir / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{ident}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _check_name_free(client, name: str, older: list) -> None:
     try:
-        container = client.containers.create(
+        holder = client.containers.get(name)
+    except docker.errors.NotFound:
+        return
+    if holder.id not in {c.id for c in older}:
+        raise Conflict(
+            f"the name {name} belongs to another container; choose another --name",
+            name=name,
+        )
+
+
+def _create(client, image: dict, labels: dict, ports: dict, env: dict, name: str):
+    try:
+        return client.containers.create(
             image["id"],
             name=f"{name}-{secrets.token_hex(3)}",
             labels=labels,
@@ -160,53 +194,70 @@ def run_container(
             f"cannot create the container: {exc.explanation}", step="create"
         ) from None
 
-    older = _replaced(client, ident, container.id)
-    was_running = [c for c in older if c.status == "running"]
-    for old in was_running:
-        log.info("stopping the previous container %s", old.name)
-        old.stop(timeout=10)
+
+def _start(container, ports: dict, wait: float) -> bool | None:
     try:
         container.start()
     except docker.errors.APIError as exc:
-        container.remove(force=True)
-        for old in was_running:
-            old.start()
         if _is_port_clash(exc):
             raise Conflict(
                 f"a host port is already in use: {exc.explanation}",
-                ports=sorted(str(p) for p in ports.values()),
+                ports=sorted(ports),
                 step="start",
             ) from None
         raise RunFailed(
             f"cannot start the container: {exc.explanation}", step="start"
         ) from None
+    return _wait_until_answering(container, wait) if wait > 0 else None
 
-    for old in older:
-        old_image = old.attrs.get("Image")
-        old.remove(force=True)
-        containers.remove_image_if_unused(old_image)
+
+def _roll_back(container, image_id: str, stopped: list) -> None:
+    """Put the app back as it was: the new container and image go, the old run."""
+    container.remove(force=True)
     try:
-        container.rename(name)
-        container.reload()
+        engine.client().images.remove(image_id)
     except docker.errors.APIError:
-        # An app that exits at once is being restarted by the engine, which
-        # refuses the rename meanwhile.
-        tail = container.logs(tail=20).decode(errors="replace").strip()
-        container.remove(force=True)
-        raise RunFailed(
-            "the container stopped right after starting: "
-            + (tail.splitlines()[-1] if tail else "no output"),
-            step="start",
-            log=tail.splitlines(),
-        ) from None
+        pass
+    for old in stopped:
+        old.start()
 
-    answering = None
-    if wait > 0:
+
+def run_container(
+    image: dict, labels: dict, ports: dict, env: dict, name: str, wait: float = 30.0
+) -> dict:
+    """Start the image as the container `name`, replacing the app's older one.
+
+    The older container is stopped, not removed, until the new one answers;
+    if the new one fails, the older one runs again.
+    """
+    client = engine.client()
+    ident = image["identity"]
+    labels = {**labels, "racer.managed": "true", "racer.identity": ident}
+    with app_lock(ident):
+        older = _replaced(client, ident)
+        _check_name_free(client, name, older)
+        container = _create(client, image, labels, ports, env, name)
+        stopped = [c for c in older if c.status == "running"]
+        for old in stopped:
+            log.info("stopping the previous container %s", old.name)
+            old.stop(timeout=10)
         try:
-            answering = _wait_until_answering(container, wait)
-        except RunFailed:
-            container.remove(force=True)
-            raise
+            answering = _start(container, ports, wait)
+            for old in older:
+                old.rename(f"{old.name}-replaced-{secrets.token_hex(3)}")
+            container.rename(name)
+        except (RacerError, docker.errors.APIError) as exc:
+            _roll_back(container, image["id"], stopped)
+            if isinstance(exc, RacerError):
+                raise
+            raise RunFailed(
+                f"cannot start the container: {exc.explanation}", step="start"
+            ) from None
+        for old in older:
+            old_image = old.attrs.get("Image")
+            old.remove(force=True)
+            containers.remove_image_if_unused(old_image)
+    container.reload()
     doc = containers.describe(container)
     doc["answering"] = answering
     return doc

@@ -140,10 +140,33 @@ def _record_lines(node: yaml.Node, path: str, doc: YamlDocument) -> None:
             _record_lines(item, key_path(path, index), doc)
 
 
+# Aliases let a small file stand for billions of values ("billion laughs");
+# no project file needs more than this many once aliases are expanded.
+MAX_VALUES = 100_000
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values the node stands for with aliases expanded; linear time."""
+    if id(node) not in sizes:
+        sizes[id(node)] = 0  # a cycle counts once
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        sizes[id(node)] = 1 + sum(_expanded_size(c, sizes) for c in children)
+    return sizes[id(node)]
+
+
 def _parse(text: str) -> tuple[yaml.Node | None, object]:
     loader = Yaml12Loader(text)
     try:
         node = loader.get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_VALUES:
+            raise yaml.YAMLError(
+                f"more than {MAX_VALUES} values once its aliases are expanded"
+            )
         data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()

@@ -212,11 +212,14 @@ class Api:
 
     # Projects.
 
-    def _validated(self, source: Source, body: dict) -> dict:
+    def _validated(
+        self, source: Source, body: dict, require_command: bool = True
+    ) -> dict:
         doc = steps.validate(
             str(source.path),
             optional_text(body, "command"),
             optional_text(body, "environment"),
+            require_command=require_command,
         )
         recorded = source.record(doc["project"]["name"], optional_text(body, "app"))
         if recorded is not None:
@@ -226,7 +229,7 @@ class Api:
     def validate(self) -> dict:
         body = self._body()
         with project_source(body, self.config) as source:
-            return {"valid": True, **self._validated(source, body)}
+            return {"valid": True, **self._validated(source, body, False)}
 
     def dockerfile(self) -> dict:
         body = self._body()

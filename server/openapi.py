@@ -259,7 +259,12 @@ SCHEMAS = {
     "Project": PROJECT,
     "Selection": SELECTION,
     "Validation": _object(
-        {"valid": {"type": "boolean"}, **VALIDATED},
+        {
+            "valid": {"type": "boolean"},
+            **VALIDATED,
+            # None for a project that names no command, when none was asked for.
+            "selection": {"nullable": True, "allOf": [_ref("Selection")]},
+        },
         ["valid", "project", "selection", "source"],
     ),
     "Dockerfile": _object(

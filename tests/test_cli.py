@@ -76,11 +76,29 @@ def test_port_specs_out_of_range(project, spec):
     assert_clean_error(result, errors.USAGE, "usage")
 
 
-def test_unknown_switch_is_a_usage_error_with_help_on_stderr():
+def test_unknown_switch_is_a_usage_error_without_the_whole_help():
     result = run(["racer-validate", "--no-such-switch"])
     assert result.returncode == errors.USAGE
     assert stdout_json(result)["error"]["code"] == "usage"
-    assert "Usage:" in result.stderr
+    assert "Unknown switch --no-such-switch" in result.stderr
+    assert "Usage:" not in result.stderr
+
+
+def test_missing_argument_is_a_usage_error():
+    result = run(["racerctl", "containers", "status"])
+    assert_clean_error(result, errors.USAGE, "usage")
+
+
+@pytest.mark.parametrize("output", ["/nonexistent-dir/Dockerfile", "/tmp"])
+def test_dockerfile_output_that_cannot_be_written(project, output):
+    result = run(["racer", "dockerfile", "--path", str(project), "--output", output])
+    assert_clean_error(result, errors.USAGE, "usage")
+
+
+@pytest.mark.parametrize("spec", ["999.1.1.1:8080:8000", "", "8080:8000,8080:8001"])
+def test_port_specs_that_are_refused(project, spec):
+    result = run(["racer", "run", "--path", str(project), "--ports", spec])
+    assert_clean_error(result, errors.USAGE, "usage")
 
 
 def test_help_goes_to_stderr():
@@ -91,11 +109,12 @@ def test_help_goes_to_stderr():
 
 
 @pytest.mark.parametrize("command", ["racer-render", "racer-build", "racer-up"])
-def test_a_failed_previous_stage_is_reported(command):
-    failed = json.dumps({"error": {"code": "x", "message": "boom", "details": {}}})
-    result = run([command], stdin=failed)
-    doc = assert_clean_error(result, errors.BAD_INPUT, "bad_input")
-    assert "previous command failed: boom" in doc["error"]["message"]
+def test_a_failed_previous_stage_is_passed_on_silently(command):
+    failed = {"error": {"code": "invalid_project", "message": "boom", "details": {}}}
+    result = run([command], stdin=json.dumps(failed))
+    assert result.returncode == errors.INVALID_PROJECT
+    assert stdout_json(result) == failed
+    assert result.stderr == ""
 
 
 @pytest.mark.parametrize("command", ["racer-render", "racer-build", "racer-up"])
@@ -126,6 +145,9 @@ def test_dockerfile_output_file(project, tmp_path):
 
 def test_environment_only_project_needs_a_command(tmp_path):
     (tmp_path / "environment.yml").write_text("dependencies: [python=3.11]\n")
+    checked = run(["racer", "validate", "--path", str(tmp_path)])
+    assert checked.returncode == 0, checked.stderr
+    assert stdout_json(checked)["selection"] is None
     result = run(["racer-validate", "--path", str(tmp_path)])
     doc = assert_clean_error(result, errors.USAGE, "usage")
     assert "--command" in doc["error"]["message"]
@@ -161,3 +183,14 @@ def test_exit_codes_are_distinct():
         errors.BAD_INPUT,
     ]
     assert len(set(codes)) == len(codes)
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(project):
+    lines = ["name: x", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    lines.append("environments: {default: [environment.yml]}")
+    (project / "conda-project.yml").write_text("\n".join(lines) + "\n")
+    result = run(["racer", "validate", "--path", str(project)], timeout=30)
+    doc = assert_clean_error(result, errors.INVALID_PROJECT, "invalid_project")
+    assert "aliases" in doc["error"]["message"]

@@ -197,6 +197,32 @@ def test_a_build_that_fails_leaves_no_images(engine, project, deployed):
     assert racer_containers(engine, project) == []
 
 
+def test_a_failed_redeploy_keeps_the_running_app(engine, project, deployed):
+    deployed.append(project)
+    port = free_port()
+    first = stdout_json(deploy(project, port))["container"]
+    (project / "main.py").write_text("raise SystemExit('broken release')\n")
+    result = deploy(project, port)
+    doc = assert_clean_error(result, errors.RUN_FAILED, "run_failed")
+    assert "broken release" in doc["error"]["message"]
+    assert [c.id for c in racer_containers(engine, project)] == [first["id"]]
+    assert get_json(f"http://127.0.0.1:{port}/") == (200, {"Hello": "World"})
+    images = engine.images.list(filters={"label": f"racer.project-path={project}"})
+    assert [i.id for i in images] == [first["image"]]
+
+
+def test_a_name_held_by_another_container_is_refused(engine, project, deployed):
+    deployed.append(project)
+    first = stdout_json(deploy(project, free_port()))["container"]
+    stranger = engine.containers.create(first["image"], ["true"], name="racer-stranger")
+    try:
+        result = deploy(project, free_port(), "--name", "racer-stranger")
+        assert_clean_error(result, errors.RUN_FAILED, "conflict")
+        assert engine.containers.get(first["id"]).status == "running"
+    finally:
+        stranger.remove(force=True)
+
+
 def test_app_that_exits_at_once_is_reported(engine, project, deployed):
     deployed.append(project)
     (project / "main.py").write_text("raise SystemExit('no config')\n")

@@ -48,12 +48,14 @@ class ProjectOptions:
         help="Environment to use instead of the command's",
     )
 
-    def validated(self, settings: Settings) -> dict:
+    def validated(self, settings: Settings, require_command: bool = True) -> dict:
         """The pipeline's first document, for a folder or a git checkout."""
         path, source = fetch_source(
             self.path, self.git, self.ref, self.subdir, self.allow_local_git, settings
         )
-        return validate(path, self.command, self.environment, source, settings)
+        return validate(
+            path, self.command, self.environment, source, settings, require_command
+        )
 
 
 class ApiOptions:
@@ -94,11 +96,11 @@ class RunOptions:
     name = cli.SwitchAttr(["--name"], str, default=None, help="Container name")
     wait = cli.SwitchAttr(
         ["--wait"],
-        float,
+        cli.Range(0, 3600),
         default=30.0,
         help="Seconds to wait for the published ports to answer (0: don't)",
     )
 
     @property
     def port_specs(self) -> list[str]:
-        return [p for spec in self.ports for p in spec.split(",") if p.strip()]
+        return [p for spec in self.ports for p in spec.split(",")]

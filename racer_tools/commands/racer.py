@@ -84,7 +84,7 @@ class ValidateCmd(ApiOptions, ProjectOptions, Command):
         if client:
             doc = remote.validate(client, **self.remote_args())
         else:
-            doc = self.validated(Settings.load())
+            doc = self.validated(Settings.load(), require_command=False)
         project = doc["project"]
         print(
             f"racer: {project['name']} is valid: environments "
@@ -121,8 +121,15 @@ class Dockerfile(ApiOptions, ProjectOptions, Command):
         if self.output is None:
             emit_text(doc["dockerfile"])
             return 0
-        Path(self.output).write_text(doc["dockerfile"])
-        return {"output": str(Path(self.output).resolve())}
+        target = Path(self.output)
+        try:
+            target.write_text(doc["dockerfile"])
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write {self.output or repr(self.output)}: {exc.strerror}",
+                output=self.output,
+            ) from None
+        return {"output": str(target.resolve())}
 
 
 @Racer.subcommand("lock")
