@@ -20,6 +20,7 @@ from .settings import Settings
 log = logging.getLogger("racer.build")
 
 STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12})$")
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 # Labels racer-build fills in through build arguments of the same Dockerfile
 # step, rather than the engine's `labels` option, which adds one step each.
 BUILD_LABELS = {
@@ -58,6 +59,7 @@ def _stream_build(api, context, tag: str, buildargs: dict, settings: Settings) -
     step_images: list[str] = []
     tail: list[str] = []
     image_id = None
+    step = "the start"
     try:
         for chunk in api.build(
             fileobj=context,
@@ -71,19 +73,23 @@ def _stream_build(api, context, tag: str, buildargs: dict, settings: Settings) -
             timeout=settings.build_timeout,
         ):
             if "stream" in chunk:
-                for line in chunk["stream"].splitlines():
+                for line in ANSI_ESCAPE.sub("", chunk["stream"]).splitlines():
                     if line.strip():
                         log.info("%s", line)
                         tail = (tail + [line])[-20:]
+                        if line.startswith("Step "):
+                            step = line.split(" : ", 1)[0]
                         match = STEP_IMAGE.match(line)
                         if match:
                             step_images.append(match.group(1))
             if "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
             if "error" in chunk:
+                output = [t for t in tail if not t.startswith((" --->", "Step "))]
                 raise BuildFailed(
-                    "the image build failed: "
-                    + chunk["error"].strip().splitlines()[-1],
+                    f"the image build failed at {step.lower()}: "
+                    + chunk["error"].strip().splitlines()[-1]
+                    + (f" (last output: {output[-1].strip()})" if output else ""),
                     step="docker build",
                     log=tail,
                 )

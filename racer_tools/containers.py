@@ -113,10 +113,8 @@ def get(container_id: str):
             container=container_id,
         ) from None
     if (container.labels or {}).get(MANAGED) != "true":
-        raise NotFound(
-            f"no racer container '{container_id}' (racer does not manage it)",
-            container=container_id,
-        )
+        # The same answer as for no container at all: others' are not ours to show.
+        raise NotFound(f"no racer container '{container_id}'", container=container_id)
     return container
 
 

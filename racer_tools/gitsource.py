@@ -160,10 +160,14 @@ def _run(runner: git.Git, url: str, doing: str, command: str, *args: str) -> str
         run = getattr(runner, command.replace("-", "_"))
         return run(*args, kill_after_timeout=GIT_TIMEOUT)
     except git.GitCommandError as exc:
-        lines = [ln.strip() for ln in str(exc.stderr or "").splitlines() if ln.strip()]
-        reason = (
-            lines[-1].removeprefix("stderr: ").strip("'") if lines else "git failed"
-        )
+        lines = [
+            ln.strip().removeprefix("stderr: ").strip("'")
+            for ln in str(exc.stderr or "").splitlines()
+        ]
+        lines = [ln for ln in lines if ln]
+        # git says what went wrong on its `fatal:` line; what follows is advice.
+        fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
+        reason = (fatal or lines or ["git failed"])[0]
         raise BadInput(
             f"git could not {doing} {safe_url(url)}: {_scrub(reason, url)}"
         ) from None
@@ -310,6 +314,19 @@ def _project_folder(checkout: Path, subdir: str | None, url: str, commit: str) -
             f"no folder '{subdir}' in {safe_url(url)} at {commit[:12]}", subdir=subdir
         )
     return folder
+
+
+def no_project_message(checkout: Path, info: dict) -> str:
+    """Why a checkout's top is no project, with a --subdir that would be."""
+    nested = sorted(
+        p.parent.relative_to(checkout).as_posix()
+        for p in checkout.glob("*/**/conda-project.y*ml")
+    )
+    hint = f"; pass --subdir, e.g. --subdir {nested[0]}" if nested else ""
+    return (
+        f"{info['url']} at {info['commit'][:12]} has no conda-project.yml or "
+        f"environment.yml at its top{hint}"
+    )
 
 
 def fetch(

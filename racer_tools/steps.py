@@ -7,8 +7,14 @@ along stdout; `racer run` and the server call the same functions in-process.
 from __future__ import annotations
 
 from . import build, engine, gitsource, lock, up
-from .errors import BadInput, UsageError
-from .project import Project, load_project, require_valid
+from .errors import BadInput, InvalidProject, UsageError
+from .project import (
+    ENVIRONMENT_FILES,
+    PROJECT_FILES,
+    Project,
+    load_project,
+    require_valid,
+)
 from .render import render_dockerfile
 from .settings import Settings
 
@@ -30,6 +36,10 @@ def fetch_source(
     folder, info = gitsource.fetch(
         git, ref=ref, subdir=subdir, allow_local=allow_local, cache_dir=cache
     )
+    if subdir is None and not any(
+        (folder / name).is_file() for name in PROJECT_FILES + ENVIRONMENT_FILES
+    ):
+        raise InvalidProject(gitsource.no_project_message(folder, info))
     origin = info["url"] + (f"#{info['subdir']}" if info.get("subdir") else "")
     return str(folder), {"origin": origin, **{f"git-{k}": v for k, v in info.items()}}
 

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import docker.errors
 
 from . import containers, engine
-from .errors import Conflict, RacerError, RunFailed, UsageError
+from .errors import BadInput, Conflict, RacerError, RunFailed, UsageError
 from .settings import Settings
 
 log = logging.getLogger("racer.up")
@@ -165,6 +165,15 @@ def app_lock(ident: str):
         yield
 
 
+def _require_racer_image(client, image_id: str) -> None:
+    try:
+        image = client.images.get(image_id)
+    except docker.errors.APIError:
+        raise BadInput(f"no image '{image_id}'; build it with racer-build") from None
+    if (image.labels or {}).get(engine.BUILT) != "true":
+        raise BadInput(f"image '{image_id}' was not built by racer", image=image_id)
+
+
 def _check_name_free(client, name: str, older: list) -> None:
     try:
         holder = client.containers.get(name)
@@ -231,6 +240,7 @@ def run_container(
     if the new one fails, the older one runs again.
     """
     client = engine.client()
+    _require_racer_image(client, image["id"])
     ident = image["identity"]
     labels = {**labels, "racer.managed": "true", "racer.identity": ident}
     with app_lock(ident):

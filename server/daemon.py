@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -88,14 +89,42 @@ def _wait_until_live(
             )
         try:
             client.call("GET", "/liveness")
-            return
         except RacerError:
             time.sleep(POLL)
+            continue
+        # Whoever answered, it must be this process, not another on the port.
+        time.sleep(POLL)
+        if process.poll() is None:
+            return
     raise RacerError(
         f"the server did not answer on {config.url} within {wait:g} s; see "
         f"{files.log_file}",
         log=_log_tail(files),
     )
+
+
+def _port_is_free(config: ServerConfig) -> str | None:
+    """None when the port can be listened on, else why not."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((config.host, config.port))
+        except OSError as exc:
+            return exc.strerror
+    return None
+
+
+def _require_free_port(config: ServerConfig, wait: float = 5.0) -> None:
+    # A server stopped a moment ago may hold its port a little longer.
+    deadline = time.monotonic() + wait
+    while (reason := _port_is_free(config)) and time.monotonic() < deadline:
+        time.sleep(POLL)
+    if reason:
+        raise Conflict(
+            f"cannot listen on {config.host}:{config.port}: {reason}",
+            port=config.port,
+        )
 
 
 def start(
@@ -110,6 +139,7 @@ def start(
             pid=found[0],
             url=found[1],
         )
+    _require_free_port(config)
     files.pid_file.parent.mkdir(parents=True, exist_ok=True)
     files.log_file.parent.mkdir(parents=True, exist_ok=True)
     command = [

@@ -506,7 +506,7 @@ def test_containers_racer_does_not_manage_are_not_found(server, engine, base_ima
         ):
             answer = server.call(method, f"/containers/{other.id}{path}")
             assert answer.status == 404, (method, path)
-            assert "racer does not manage it" in answer.error["message"]
+            assert answer.error["message"] == f"no racer container '{other.id}'"
         assert other.id not in {
             c["id"] for c in server.call("GET", "/containers").json["containers"]
         }

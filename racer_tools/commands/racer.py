@@ -18,6 +18,13 @@ from ..up import parse_env, parse_ports
 from .options import ApiOptions, ProjectOptions, RunOptions
 
 
+def show_warnings(warnings: list[dict]) -> None:
+    for warning in warnings:
+        print(
+            f"racer: warning: {warning['file']}: {warning['message']}", file=sys.stderr
+        )
+
+
 class Racer(Group):
     """Deploy conda-projects to Docker containers.
 
@@ -56,6 +63,7 @@ class Run(ApiOptions, ProjectOptions, RunOptions, Command):
             )
         else:
             doc = self.deploy()
+        show_warnings(doc["warnings"] + doc["image"].get("warnings", []))
         container = doc["container"]
         where = ", ".join(container["urls"]) or "no published ports"
         print(
@@ -92,11 +100,7 @@ class ValidateCmd(ApiOptions, ProjectOptions, Command):
             f"{', '.join(project['commands']) or '(none)'}",
             file=sys.stderr,
         )
-        for warning in doc["warnings"]:
-            print(
-                f"racer: warning: {warning['file']}: {warning['message']}",
-                file=sys.stderr,
-            )
+        show_warnings(doc["warnings"])
         return {"valid": True, **doc}
 
 
@@ -162,12 +166,12 @@ class Status(ApiOptions, Command):
     )
 
     def execute(self):
-        if self.container_id and self.list_all:
+        if self.container_id is not None and self.list_all:
             raise UsageError("use either --list or --container-id")
         client = self.client
         if client:
             return remote.status(client, self.container_id, self.list_all)
-        if self.container_id:
+        if self.container_id is not None:
             return containers.status(self.container_id)
         if self.list_all:
             return {"containers": containers.list_containers()}
