@@ -36,6 +36,8 @@ bench: setup
 	$(BIN)/python bench/bench_deploy.py
 
 bench-api: setup
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } \
+		|| { echo "bench-api needs wrk (apt-get install wrk)" >&2; exit 1; }
 	$(BIN)/python bench/bench_api.py
 
 backend: venv engine
