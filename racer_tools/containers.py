@@ -11,7 +11,7 @@ import re
 import docker.errors
 
 from . import engine
-from .engine import BUILT_FILTER, MANAGED, MANAGED_FILTER
+from .engine import BUILT, BUILT_FILTER, MANAGED, MANAGED_FILTER
 from .errors import Conflict, NotFound, UsageError
 
 EXIT_STATUS = re.compile(r"^Exited \((-?\d+)\)")
@@ -166,17 +166,17 @@ def remove(container_id: str, force: bool = False) -> dict:
 
 
 def remove_image_if_unused(image_id: str | None) -> None:
-    """Drop an image racer built once nothing uses it and no tag names it."""
+    """Drop an image racer built once no container uses it, its tag with it."""
     if not image_id:
         return
     client = engine.client()
     try:
         image = client.images.get(image_id)
-        if image.tags or client.containers.list(
+        if (image.labels or {}).get(BUILT) != "true" or client.containers.list(
             all=True, filters={"ancestor": image_id}
         ):
             return
-        client.images.remove(image_id)
+        client.images.remove(image_id, force=len(image.tags) > 1)
     except docker.errors.APIError:
         pass
 

@@ -86,7 +86,9 @@ def _check_scheme_url(url: str, allow_local: bool) -> str:
         return url
     if scheme == "file":
         if not allow_local:
-            raise BadInput("file:// URLs are refused unless local sources are allowed")
+            raise BadInput(
+                "file:// URLs are refused unless local sources are allowed (--allow-local-git)"
+            )
         return url
     raise BadInput(
         f"'{scheme}://' URLs are refused; racer accepts https, ssh and git URLs"
@@ -97,7 +99,7 @@ def _check_local_path(url: str, allow_local: bool) -> str:
     if not allow_local:
         raise BadInput(
             f"'{safe_url(url)}' is not an https, ssh or git URL, and local paths "
-            "are refused unless local sources are allowed"
+            "are refused unless local sources are allowed (--allow-local-git)"
         )
     path = Path(url).expanduser()
     if not path.is_dir():

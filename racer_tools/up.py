@@ -220,15 +220,22 @@ def _start(container, ports: dict, wait: float) -> bool | None:
     return _wait_until_answering(container, wait) if wait > 0 else None
 
 
-def _roll_back(container, image_id: str, stopped: list) -> None:
-    """Put the app back as it was: the new container and image go, the old run."""
+def _roll_back(container, image: dict, stopped: list, wait: float) -> None:
+    """Put the app back as it was: the new container and image go, the old run.
+
+    The new image took the app's tag; the old container's image gets it back.
+    """
     container.remove(force=True)
-    try:
-        engine.client().images.remove(image_id)
-    except docker.errors.APIError:
-        pass
+    client = engine.client()
+    with contextlib.suppress(docker.errors.APIError):
+        if stopped and image.get("tag"):
+            repository, _, tag = image["tag"].rpartition(":")
+            client.images.get(stopped[0].attrs["Image"]).tag(repository, tag)
+        client.images.remove(image["id"])
     for old in stopped:
         old.start()
+        with contextlib.suppress(RacerError):
+            _wait_until_answering(old, wait)
 
 
 def run_container(
@@ -257,7 +264,7 @@ def run_container(
                 old.rename(f"{old.name}-replaced-{secrets.token_hex(3)}")
             container.rename(name)
         except (RacerError, docker.errors.APIError) as exc:
-            _roll_back(container, image["id"], stopped)
+            _roll_back(container, image, stopped, wait)
             if isinstance(exc, RacerError):
                 raise
             raise RunFailed(

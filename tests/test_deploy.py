@@ -141,13 +141,15 @@ def test_status_summary_and_list(project, deployed):
     assert container_id in [c["id"] for c in listed]
 
 
-def test_remove_a_running_container_needs_force(project, deployed):
+def test_remove_a_running_container_needs_force(engine, project, deployed):
     deployed.append(project)
     container_id = stdout_json(deploy(project, free_port()))["container"]["id"]
     refused = run(["racerctl", "containers", "remove", container_id])
     assert refused.returncode != 0
+    image = engine.containers.get(container_id).attrs["Image"]
     removed = run(["racerctl", "containers", "remove", container_id, "--force"])
     assert removed.returncode == 0, removed.stderr
+    assert image not in {i.id for i in engine.images.list()}
     assert_clean_error(
         run(["racerctl", "containers", "status", container_id]),
         errors.NOT_FOUND,
@@ -209,6 +211,7 @@ def test_a_failed_redeploy_keeps_the_running_app(engine, project, deployed):
     assert get_json(f"http://127.0.0.1:{port}/") == (200, {"Hello": "World"})
     images = engine.images.list(filters={"label": f"racer.project-path={project}"})
     assert [i.id for i in images] == [first["image"]]
+    assert images[0].tags, "the running app's image keeps its tag"
 
 
 def test_a_name_held_by_another_container_is_refused(engine, project, deployed):
