@@ -31,6 +31,19 @@ class Output:
     stream = None
 
 
+class PlumbumChatter:
+    """Where plumbum's own printing goes: stderr, or nowhere once racer has
+    reported a usage error in its own words."""
+
+    quiet = False
+
+    def write(self, text: str) -> int:
+        return len(text) if self.quiet else sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def emit(doc) -> None:
     stream = Output.stream or sys.stdout
     stream.write(json.dumps(doc, indent=2, sort_keys=False) + "\n")
@@ -112,11 +125,12 @@ class Command(cli.Application):
         if owner:
             Output.stream = sys.stdout
         try:
-            with contextlib.redirect_stdout(sys.stderr):
+            with contextlib.redirect_stdout(PlumbumChatter()):
                 inst, code = super().run(argv, exit=False)
         finally:
             if owner:
                 Output.stream = None
+                PlumbumChatter.quiet = False
         if exit:
             _exit_now(code)
         return inst, code
@@ -138,10 +152,11 @@ class Command(cli.Application):
         except (ShowHelp, ShowHelpAll, ShowVersion, ShowCompletion):
             raise
         except SwitchError as exc:
+            # plumbum would print its message, a rule and the whole help; one
+            # line and the JSON document are enough.
+            print(f"{self.PROGNAME}: error: {exc}", file=sys.stderr)
             emit(UsageError(str(exc)).to_json())
-            # plumbum follows its one-line message with the whole help; the
-            # message is enough. Only this instance's help is silenced.
-            self.help = lambda: None
+            PlumbumChatter.quiet = True
             raise
 
     def main(self, *args):
