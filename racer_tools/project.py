@@ -229,7 +229,9 @@ class _Report:
                 self.warn(f"unknown key '{key}' is ignored", key_path(prefix, str(key)))
 
 
-def _open(path: Path, name: str, problems: list[Problem]) -> _Report | None:
+def _open(
+    path: Path, name: str, problems: list[Problem], empty_ok: bool = False
+) -> _Report | None:
     """Parse a YAML file that must hold a mapping; None when it cannot be read."""
     doc, problem = read_yaml(path, name)
     if problem:
@@ -237,6 +239,8 @@ def _open(path: Path, name: str, problems: list[Problem]) -> _Report | None:
         return None
     problems.extend(duplicate_key_problems(doc))
     report = _Report(doc, problems)
+    if doc.data is None and empty_ok:
+        doc.data = {}
     if doc.data is None:
         report.error("the file is empty")
         return None
@@ -635,20 +639,11 @@ def _load_environment_only(project_dir: Path, filename: str, problems) -> Projec
 def _read_condarc(project_dir: Path, problems) -> Condarc:
     condarc = Condarc()
     path = project_dir / ".condarc"
-    if not path.is_file():
-        return condarc
-    doc, problem = read_yaml(path, ".condarc")
-    if problem:
-        problems.append(problem)
-        return condarc
-    problems.extend(duplicate_key_problems(doc))
-    report = _Report(doc, problems)
-    if doc.data is None:
-        return condarc
-    if not isinstance(doc.data, dict):
-        report.error("the file must hold a mapping of settings")
-        return condarc
-    _apply_condarc(report, doc.data, condarc)
+    report = (
+        _open(path, ".condarc", problems, empty_ok=True) if path.is_file() else None
+    )
+    if report is not None:
+        _apply_condarc(report, report.doc.data, condarc)
     return condarc
 
 

@@ -251,30 +251,26 @@ def _project_body(
 # The user-facing verbs, each returning what the local command returns.
 
 
-def validate(
-    client: Client,
-    path: str,
-    command: str | None = None,
-    environment: str | None = None,
-    *,
-    ref: str | None = None,
-    subdir: str | None = None,
-) -> dict:
-    body = _project_body(path, command, environment, ref, subdir)
-    return client.call("POST", "/validate", body)
+def _post_project(endpoint: str):
+    """A verb that sends a project and its selection, and returns the answer."""
+
+    def call(
+        client: Client,
+        path: str,
+        command: str | None = None,
+        environment: str | None = None,
+        *,
+        ref: str | None = None,
+        subdir: str | None = None,
+    ) -> dict:
+        body = _project_body(path, command, environment, ref, subdir)
+        return client.call("POST", endpoint, body)
+
+    return call
 
 
-def dockerfile(
-    client: Client,
-    path: str,
-    command: str | None = None,
-    environment: str | None = None,
-    *,
-    ref: str | None = None,
-    subdir: str | None = None,
-) -> dict:
-    body = _project_body(path, command, environment, ref, subdir)
-    return client.call("POST", "/dockerfile", body)
+validate = _post_project("/validate")
+dockerfile = _post_project("/dockerfile")
 
 
 def run(
@@ -301,17 +297,7 @@ def run(
     return client.call("POST", "/run", body, timeout=Settings().build_timeout + wait)
 
 
-def project_status(
-    client: Client,
-    path: str,
-    command: str | None = None,
-    environment: str | None = None,
-    *,
-    ref: str | None = None,
-    subdir: str | None = None,
-) -> dict:
-    body = _project_body(path, command, environment, ref, subdir)
-    return client.call("POST", "/project/status", body)
+project_status = _post_project("/project/status")
 
 
 def status(
